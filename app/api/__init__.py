@@ -1,0 +1,1 @@
+"""OpenAI-compatible API served beside the UI."""

@@ -1,0 +1,1 @@
+"""The chat service: the one place that orchestrates a turn."""

@@ -1,0 +1,1 @@
+"""Inference engines: the Backend protocol and its implementations."""

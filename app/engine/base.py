@@ -1,0 +1,126 @@
+"""The ``Backend`` protocol every engine implements, and the values it exchanges.
+
+A backend turns a prompt (a token list) plus sampler settings into a stream of
+:class:`TextDelta` events ending in exactly one :class:`Finished` event.  Callers
+never branch on the backend's type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from app.engine.sampling import SamplerSettings
+
+FinishReason = Literal["stop", "length", "aborted", "error"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the UI, the prompt builder and the API need to know about a loaded model."""
+
+    name: str
+    path: str
+    architecture: str
+    n_ctx: int
+    n_ctx_train: int
+    n_vocab: int
+    chat_template: str | None
+    bos_token: str
+    eos_token: str
+    bos_token_id: int
+    eos_token_id: int
+    eot_token_id: int | None
+    add_bos: bool
+    special_tokens: tuple[str, ...] = ()
+    size_bytes: int = 0
+    quantization: str = ""
+    n_gpu_layers: int = 0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One completion: the prompt as tokens, how to sample, and when to stop."""
+
+    prompt_tokens: Sequence[int]
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    max_new_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    #: Token counts of the prompt's stable segments, for KV reuse decisions (optional).
+    keep_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of the reply's text, in order; never splits a UTF-8 character."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """How one generation went, recorded with the reply."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    tokens_reused: int
+    tokens_evaluated: int
+    prompt_seconds: float
+    decode_seconds: float
+    seed: int
+
+    @property
+    def decode_tokens_per_second(self) -> float:
+        """Decode speed, excluding prompt processing."""
+        return self.completion_tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The last event of every stream."""
+
+    finish_reason: FinishReason
+    text: str
+    stats: GenerationStats
+    error: str | None = None
+
+
+GenerationEvent = TextDelta | Finished
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """An inference engine: the local llama.cpp model, a remote server, or a fake."""
+
+    @property
+    def info(self) -> ModelInfo:
+        """The loaded model's facts."""
+        ...
+
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
+        """Text to token ids; ``special`` parses special tokens such as ``<|im_start|>``."""
+        ...
+
+    def detokenize(self, tokens: Sequence[int], *, special: bool = True) -> str:
+        """Token ids to text."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` becomes (special tokens parsed, no BOS)."""
+        ...
+
+    def stream(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
+        """Generate, yielding text deltas and then one :class:`Finished`.
+
+        Only one generation runs at a time; a second caller waits for the first.
+        """
+        ...
+
+    def abort(self) -> None:
+        """Stop the running generation (prompt processing included) soon."""
+        ...
+
+    def close(self) -> None:
+        """Free the model."""
+        ...

@@ -1,0 +1,206 @@
+"""Import and export SillyTavern sampler presets (text-completion and KoboldAI formats).
+
+Accepted inputs: a bare text-completion preset (``TextGen Settings/*.json``), a KoboldAI
+preset (``KoboldAI Settings/*.json``), a master export (``{"preset": {...}}``) and
+SillyTavern's ``settings.json`` (its ``textgenerationwebui_settings`` or ``kai_settings``).
+
+Nothing is dropped: every key Parlor cannot honour is kept verbatim in
+:attr:`Preset.unsupported` and listed in the :class:`ImportReport` when its value is not
+neutral.  Honoured keys whose SillyTavern spelling our export would not reproduce (a
+``samplers`` list naming ``tfs_z``, a KoboldAI ``sampler_order`` with Top-A) are kept
+too, and the export writes them back while they still mean the current settings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.errors import PresetError
+from app.presets.model import Preset, describe_validation_error
+from app.presets.st_codecs import (
+    Codec,
+    LostSetting,
+    Reader,
+    codecs_for,
+    decode_all,
+    means_current,
+)
+from app.presets.st_tables import KOBOLD_ONLY_KEYS, TEMPLATES, UNHONOURED, PresetKind
+
+__all__ = [
+    "ImportReport",
+    "LostSetting",
+    "export_master",
+    "export_sillytavern",
+    "import_sillytavern",
+    "import_sillytavern_data",
+]
+
+_MISSING = object()
+_MARKERS = ("temp", "top_k", "top_p", "rep_pen")
+_KOBOLD_APIS = ("kobold", "koboldhorde")
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import honoured only in part or not at all."""
+
+    source: str
+    kind: PresetKind
+    lost: tuple[LostSetting, ...]
+    notes: tuple[str, ...]
+    kept: tuple[str, ...]
+
+    @property
+    def unsupported(self) -> dict[str, Any]:
+        """Key → value of every non-neutral setting Parlor cannot honour."""
+        return {item.key: item.value for item in self.lost}
+
+    def lines(self) -> list[str]:
+        """One human-readable line per lost setting and per note."""
+        out = [f"{i.key} = {json.dumps(i.value)}: not used ({i.reason})" for i in self.lost]
+        return out + list(self.notes)
+
+
+def import_sillytavern(
+    path: Path, *, name: str | None = None, kind: PresetKind | None = None
+) -> tuple[Preset, ImportReport]:
+    """Read a SillyTavern preset JSON file; a malformed file raises PresetError."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PresetError(path.name, f"cannot read the file ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PresetError(f"{path.name}:{exc.lineno}", f"not valid JSON ({exc.msg})") from None
+    return import_sillytavern_data(data, source=path.name, name=name or path.stem, kind=kind)
+
+
+def import_sillytavern_data(
+    data: Any, *, source: str, name: str, kind: PresetKind | None = None
+) -> tuple[Preset, ImportReport]:
+    """Import already-parsed SillyTavern preset data (see the module docstring)."""
+    section, name = _unwrap(data, source, name)
+    kind = kind or _detect_kind(section, source)
+    reader = Reader(source)
+    codecs = codecs_for(kind)
+    fields = decode_all(codecs, section, reader)
+    preset = _validated(name, fields, codecs, source)
+    kept = _kept_values(section, preset, kind, codecs)
+    for key, value in section.items():
+        rule = UNHONOURED.get(key)
+        if key in _codec_keys(codecs):
+            continue
+        if rule is None:
+            reader.lost.append(LostSetting(key, value, "unknown SillyTavern key"))
+        elif not rule.is_neutral(value, section):
+            reader.lost.append(LostSetting(key, value, rule.reason))
+    preset = _validated(name, {**fields, "unsupported": kept}, codecs, source)
+    report = ImportReport(source, kind, tuple(reader.lost), tuple(reader.notes), tuple(kept))
+    return preset, report
+
+
+def export_sillytavern(preset: Preset, kind: PresetKind = "textgen") -> dict[str, Any]:
+    """The preset as a SillyTavern preset JSON object of the given format.
+
+    The result has every key of SillyTavern 1.18's neutral preset of that format, the
+    preset's honoured values, and every value of :attr:`Preset.unsupported` (honoured
+    keys only while their verbatim spelling still means the current settings).
+    """
+    out: dict[str, Any] = dict(TEMPLATES[kind])
+    codecs = codecs_for(kind)
+    for codec in codecs:
+        out.update(codec.encode(preset))
+    raws = dict(preset.unsupported)
+    other: PresetKind = "kobold" if kind == "textgen" else "textgen"
+    foreign = [c for c in codecs_for(other) if not set(c.keys) & set(TEMPLATES[kind])]
+    for codec in [*codecs, *foreign]:
+        mine = {k: raws.pop(k) for k in codec.keys if k in raws}
+        if mine and means_current(codec, mine, preset):
+            out.update(mine)
+    out.update(raws)
+    return out
+
+
+def export_master(preset: Preset) -> dict[str, Any]:
+    """A SillyTavern master export holding only this text-completion preset."""
+    return {"preset": {**export_sillytavern(preset, "textgen"), "name": preset.name}}
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _unwrap(data: Any, source: str, name: str) -> tuple[dict[str, Any], str]:
+    """The sampler mapping inside ``data`` and the preset name to use."""
+    if not isinstance(data, dict):
+        raise PresetError(source, "expected a JSON object at the top level")
+    for wrapper in ("preset", "textgen"):
+        inner = data.get(wrapper)
+        if isinstance(inner, dict):
+            inner = dict(inner)
+            inner_name = inner.pop("name", name)
+            if not isinstance(inner_name, str) or not inner_name.strip():
+                raise PresetError(source, f"{wrapper}.name: expected a non-empty string")
+            return inner, inner_name
+    if "textgenerationwebui_settings" in data or "kai_settings" in data:
+        kobold = data.get("main_api") in _KOBOLD_APIS and "kai_settings" in data
+        key = "kai_settings" if kobold else "textgenerationwebui_settings"
+        section = data.get(key)
+        if not isinstance(section, dict):
+            raise PresetError(source, f"{key}: expected an object")
+        return dict(section), name
+    return data, name
+
+
+def _detect_kind(section: Mapping[str, Any], source: str) -> PresetKind:
+    if KOBOLD_ONLY_KEYS & set(section):
+        return "kobold"
+    if any(key in section for key in _MARKERS):
+        return "textgen"
+    raise PresetError(source, "not a SillyTavern sampler preset (no temp, top_k, top_p, rep_pen)")
+
+
+def _codec_keys(codecs: list[Codec]) -> set[str]:
+    return {key for codec in codecs for key in codec.keys}
+
+
+def _validated(name: str, fields: dict[str, Any], codecs: list[Codec], source: str) -> Preset:
+    rename = {f: codec.keys[0] for codec in reversed(codecs) for f in codec.fields}
+    try:
+        return Preset.model_validate({"name": name, **fields})
+    except ValidationError as exc:
+        raise PresetError(source, describe_validation_error(exc, rename)) from None
+
+
+def _kept_values(
+    section: Mapping[str, Any], preset: Preset, kind: PresetKind, codecs: list[Codec]
+) -> dict[str, Any]:
+    """Source values an export would not reproduce by itself."""
+    canonical: dict[str, Any] = dict(TEMPLATES[kind])
+    for codec in codecs:
+        canonical.update(codec.encode(preset))
+    return {
+        key: value
+        for key, value in section.items()
+        if not _same_json(value, canonical.get(key, _MISSING))
+    }
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON values (1 == 1.0, but true != 1)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b

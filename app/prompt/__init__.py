@@ -1,0 +1,1 @@
+"""Prompt building: templates, macros, lorebooks and trimming (pure code)."""

@@ -1,0 +1,128 @@
+"""The in-process llama.cpp backend, with the real SmolLM2 model."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from app.engine.base import Finished, GenerationRequest, TextDelta
+from app.engine.llamacpp import LlamaCppBackend
+from app.engine.sampling import SamplerSettings
+from app.errors import ContextLengthExceeded
+
+pytestmark = pytest.mark.model
+
+CHATML = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def generate(
+    backend: LlamaCppBackend, prompt: str, **kwargs: object
+) -> tuple[str, Finished, list[str]]:
+    sampler = SamplerSettings(**kwargs.pop("sampler", {}))  # type: ignore[arg-type]
+    request = GenerationRequest(backend.tokenize(prompt), sampler, **kwargs)  # type: ignore[arg-type]
+    deltas, finished = [], None
+    for event in backend.stream(request):
+        if isinstance(event, TextDelta):
+            deltas.append(event.text)
+        else:
+            finished = event
+    assert finished is not None
+    return "".join(deltas), finished, deltas
+
+
+def test_model_info(smollm: LlamaCppBackend) -> None:
+    info = smollm.info
+    assert info.architecture == "llama"
+    assert info.n_ctx == 2048 and info.n_ctx_train == 8192
+    assert info.eos_token == "<|im_end|>"
+    assert "<|im_start|>" in info.special_tokens
+    assert info.chat_template and "<|im_start|>" in info.chat_template
+
+
+def test_tokenization_round_trips(smollm: LlamaCppBackend) -> None:
+    text = "<|im_start|>user\nCafé ☕, naïve 日本語 — *waves*<|im_end|>\n"
+    tokens = smollm.tokenize(text)
+    assert tokens[0] == smollm.tokenize("<|im_start|>")[0]  # special token parsed
+    assert smollm.detokenize(tokens) == text
+    assert smollm.count_tokens(text) == len(tokens)
+
+
+def test_greedy_is_deterministic_and_streams_the_same_text(smollm: LlamaCppBackend) -> None:
+    prompt = CHATML.format("Tell me a long story about a dragon.")
+    first, done, deltas = generate(smollm, prompt, sampler={"temperature": 0}, max_new_tokens=12)
+    again, _, _ = generate(smollm, prompt, sampler={"temperature": 0}, max_new_tokens=12)
+    assert first == again == done.text
+    assert len(deltas) > 1 and first.strip()
+    assert done.stats.completion_tokens == 12 and done.finish_reason == "length"
+
+
+def test_fixed_seed_reproduces_cold_and_from_the_cache(smollm: LlamaCppBackend) -> None:
+    prompt = CHATML.format("Write a line of a poem about the sea.")
+    sampler = {"temperature": 1.2, "seed": 1234}
+    smollm.llama.reset()
+    a, done_a, _ = generate(smollm, prompt, sampler=sampler, max_new_tokens=24)
+    b, done_b, _ = generate(smollm, prompt, sampler=sampler, max_new_tokens=24)
+    assert done_a.stats.tokens_reused == 0 and done_b.stats.tokens_evaluated == 1
+    assert a == b and done_a.stats.seed == 1234
+    other, _, _ = generate(smollm, prompt, sampler={**sampler, "seed": 99}, max_new_tokens=24)
+    assert other != a
+
+
+def test_second_request_reuses_the_cached_prompt(smollm: LlamaCppBackend) -> None:
+    prompt = CHATML.format("Say hello to the tavern keeper, in one sentence please.")
+    generate(smollm, prompt, sampler={"temperature": 0}, max_new_tokens=4)
+    _, done, _ = generate(smollm, prompt, sampler={"temperature": 0}, max_new_tokens=4)
+    assert done.stats.tokens_evaluated == 1
+    assert done.stats.tokens_reused == done.stats.prompt_tokens - 1
+
+
+def test_stop_string_ends_the_reply_and_is_not_shown(smollm: LlamaCppBackend) -> None:
+    prompt = CHATML.format("Tell me a long story about a dragon.")
+    full, _, _ = generate(smollm, prompt, sampler={"temperature": 0}, max_new_tokens=30)
+    stop = full.split()[5]  # a word in the middle of the greedy reply
+    cut, done, _ = generate(
+        smollm, prompt, sampler={"temperature": 0}, max_new_tokens=30, stop=(stop,)
+    )
+    assert done.finish_reason == "stop"
+    assert cut == full[: full.index(stop)]
+
+
+def test_end_of_turn_token_stops(smollm: LlamaCppBackend) -> None:
+    _, done, _ = generate(
+        smollm,
+        CHATML.format("What is the capital of France?"),
+        sampler={"temperature": 0},
+        max_new_tokens=200,
+    )
+    assert done.finish_reason == "stop"
+    assert done.stats.completion_tokens < 200
+    assert "<|im_end|>" not in done.text
+
+
+def test_prompt_longer_than_the_context_is_refused(smollm: LlamaCppBackend) -> None:
+    request = GenerationRequest([1] * 4000)
+    with pytest.raises(ContextLengthExceeded) as caught:
+        list(smollm.stream(request))
+    assert caught.value.n_ctx == 2048
+
+
+def test_stop_during_prompt_processing(smollm: LlamaCppBackend) -> None:
+    long_prompt = CHATML.format(" ".join(f"word{i}" for i in range(450)))
+    tokens = smollm.tokenize(long_prompt)
+    smollm.tokenize("x")  # warm
+    assert 1200 < len(tokens) < 2000  # several batches of 512
+    timer = threading.Timer(0.15, smollm.abort)
+    timer.start()
+    events = list(smollm.stream(GenerationRequest(tokens, SamplerSettings(temperature=0), 8)))
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.finish_reason == "aborted"
+    assert finished.stats.completion_tokens == 0
+    # Stopped inside prompt processing: not every prompt token was evaluated.
+    assert finished.stats.tokens_reused + finished.stats.tokens_evaluated < len(tokens)
+    # The cache stays consistent: the same prompt now gives exactly what a cold run gives.
+    after, _, _ = generate(smollm, long_prompt, sampler={"temperature": 0}, max_new_tokens=6)
+    smollm.llama.reset()
+    smollm.llama._ctx.kv_cache_clear()
+    cold, _, _ = generate(smollm, long_prompt, sampler={"temperature": 0}, max_new_tokens=6)
+    assert after == cold
