@@ -50,10 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="Serve the chat UI and API (the default).")
     add_settings_flags(serve)
     serve.set_defaults(handler=_serve)
-    for name, text in _RESERVED.items():
-        sub = commands.add_parser(name, help=text)
-        sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        sub.set_defaults(handler=_not_yet(name))
+    from app.commands import add_commands  # the context builder imports the world
+
+    before = set(commands.choices)
+    add_commands(commands)
+    for name in set(commands.choices) - before:
+        sub = commands.choices[name]
+        add_settings_flags(sub)
+        command_handler: Handler = _with_context(sub.get_default("handler"))
+        sub.set_defaults(handler=command_handler)
     return parser
 
 
@@ -113,16 +118,17 @@ def _serve(namespace: argparse.Namespace) -> int:
     return 0
 
 
-_RESERVED = {
-    "import": "Import cards, lorebooks, presets, templates and chats (coming soon).",
-    "export": "Export a character, its chats or a preset (coming soon).",
-    "list": "List characters, chats, presets, templates or models (coming soon).",
-    "prompt": "Print the exact prompt for a chat (coming soon).",
-}
+def _with_context(run: Callable[[Any, argparse.Namespace], int]) -> Handler:
+    """Wrap a subcommand so it gets an application context built from the settings."""
 
+    def handler(namespace: argparse.Namespace) -> int:
+        from app.commands import open_context
 
-def _not_yet(name: str) -> Handler:
-    def handler(_namespace: argparse.Namespace) -> int:
-        raise ParlorError(f"'parlor {name}' is not available in this version yet")
+        settings = settings_from(namespace)
+        context = open_context(settings, needs_model=namespace.needs_model)
+        try:
+            return run(context, namespace)
+        finally:
+            context.close()
 
     return handler

@@ -74,6 +74,22 @@ class Settings(BaseSettings):
         "f16", description="KV cache data type for values (quantized V needs --flash-attn)."
     )
     api_key: str | None = Field(None, description="Require this bearer key on every /v1 API route.")
+    remote_url: str | None = Field(
+        None,
+        description="Generate on this OpenAI-compatible server instead of a local model "
+        "(base URL, e.g. http://127.0.0.1:8080/v1).",
+    )
+    remote_api_key: str | None = Field(
+        None, description="API key sent to --remote-url as a bearer token."
+    )
+    remote_model: str | None = Field(
+        None, description="Model name to ask --remote-url for (default: its first model)."
+    )
+    remote_mode: Literal["completions", "chat"] = Field(
+        "completions",
+        description="completions: send Parlor's formatted prompt and sampler settings to "
+        "/v1/completions; chat: send the messages to /v1/chat/completions.",
+    )
     inbrowser: bool = Field(False, description="Open the UI in a browser after start.")
 
     @field_validator("data_dir", "model", "models_dir", mode="after")

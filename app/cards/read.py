@@ -81,6 +81,11 @@ def read_card(
         path = Path(src)
         source = source_name or path.name
         raw = _read_file(path, source, limits.max_bytes)
+        suffix = path.suffix.lower()
+        if suffix == ".png" and not png.is_png(raw):
+            raise CardError(source, "not a PNG image (the file does not start like one)")
+        if suffix == ".charx" and not raw.startswith(b"PK\x03\x04"):
+            raise CardError(source, "not a CHARX file (not a zip archive)")
     return _read_bytes(raw, source, limits)
 
 

@@ -49,6 +49,12 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     #: Token counts of the prompt's stable segments, for KV reuse decisions (optional).
     keep_tokens: int = 0
+    #: A GBNF grammar the reply must follow (root rule ``root``), or None.
+    grammar: str | None = None
+    #: The prompt as text, for backends that send text (a remote completions server).
+    prompt_text: str | None = None
+    #: The conversation as ``(role, content)`` pairs, for remote chat-completions servers.
+    messages: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True)

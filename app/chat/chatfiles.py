@@ -1,0 +1,52 @@
+"""SillyTavern chat files (JSONL) in and out of storage."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from app.chat.library import CharacterLibrary
+from app.chatfile import read_chat_file, write_chat_file
+from app.errors import ChatFileError, NotFound
+from app.storage.db import Database
+from app.storage.repositories import ChatRepository
+from app.storage.st_chats import export_st_chat, import_st_chat
+
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
+
+
+class ChatFiles:
+    """Imports a ``.jsonl`` chat for a character; exports a character's chats."""
+
+    def __init__(self, db: Database, library: CharacterLibrary) -> None:
+        self._db = db
+        self._library = library
+
+    def import_file(self, path: Path, character: str | None = None) -> str:
+        """Store the chat in ``path`` under ``character`` (default: the header's name)."""
+        parsed = read_chat_file(path)
+        name = character or parsed.character_name
+        if not name:
+            raise ChatFileError(f"{path}:1", "the header names no character; use --character")
+        try:
+            owner = self._library.find(name)
+        except NotFound:
+            raise ChatFileError(
+                f"{path}:1", f"no character named {name!r} to attach it to"
+            ) from None
+        chat = import_st_chat(self._db, parsed, owner.id, title=path.stem)
+        return chat.title
+
+    def export_character(self, character_id: int, folder: Path) -> list[Path]:
+        """Every chat of the character as one JSONL file each in ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for chat in ChatRepository(self._db).list_chats(character_id):
+            target = folder / f"{_safe(chat.title)} ({chat.id}).jsonl"
+            write_chat_file(target, export_st_chat(self._db, chat.id))
+            written.append(target)
+        return written
+
+
+def _safe(title: str) -> str:
+    return _UNSAFE.sub("_", title).strip() or "chat"

@@ -1,0 +1,1 @@
+"""Ordered schema revisions: 0001 is the first release's schema."""

@@ -1,0 +1,15 @@
+"""One repository per aggregate; each takes the :class:`~app.storage.db.Database`."""
+
+from app.storage.repositories._convert import TreeError
+from app.storage.repositories.characters import CharacterRepository
+from app.storage.repositories.chats import ChatRepository
+from app.storage.repositories.lorebooks import LorebookRepository
+from app.storage.repositories.personas import PersonaRepository
+
+__all__ = [
+    "CharacterRepository",
+    "ChatRepository",
+    "LorebookRepository",
+    "PersonaRepository",
+    "TreeError",
+]
