@@ -103,6 +103,7 @@ def build_sampler_chain(
     *,
     seed: int,
     history: Sequence[int] = (),
+    banned_now: Callable[[], set[int]] | None = None,
 ) -> LlamaSampler:
     """A llama.cpp sampler chain for ``settings`` (see the module docstring).
 
@@ -110,10 +111,14 @@ def build_sampler_chain(
     0..2³²-2 (such as -1) lets llama.cpp pick a random one.  ``history`` (the prompt
     tokens already in the context) is fed to ``accept`` so the penalties and DRY see
     it, as llama.cpp's server does.  ``sampler.sample(ctx, -1)`` accepts the token it
-    returns by itself: do not call ``accept`` again for sampled tokens.
+    returns by itself: do not call ``accept`` again for sampled tokens.  ``banned_now``
+    (for banned strings) returns the tokens banned at the position being sampled; it
+    runs first in the chain, on the full vocabulary.
     """
     ctx = _ChainContext(model, seed)
     sampler: Any = LlamaSampler()  # type: ignore[no-untyped-call]  # untyped upstream
+    if banned_now is not None:
+        sampler.add_custom(_position_bans(banned_now))
     bias = token_biases(settings, ctx.n_vocab, lambda: _eog_tokens(model))
     if bias:
         sampler.add_logit_bias(ctx.n_vocab, bias)
@@ -136,6 +141,24 @@ def build_sampler_chain(
         sampler.accept(token)
     chain: LlamaSampler = sampler
     return chain
+
+
+def _position_bans(banned_now: Callable[[], set[int]]) -> Callable[[Any], None]:
+    """A first-in-chain stage setting the currently banned tokens' logits to -inf.
+
+    As the first stage it sees the whole vocabulary in id order (``data[id].id == id``).
+    """
+
+    def apply(candidates: Any) -> None:
+        banned = banned_now()
+        if not banned:
+            return
+        array = candidates.contents
+        for token in banned:
+            if 0 <= token < array.size:
+                array.data[token].logit = float("-inf")
+
+    return apply
 
 
 def _eog_tokens(model: llama_cpp.Llama) -> list[int]:

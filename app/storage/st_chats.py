@@ -27,7 +27,15 @@ from app.chatfile.model import JSONDict, STChat, STMessage
 from app.chatfile.timestamps import format_timestamp, parse_timestamp
 from app.errors import NotFound
 from app.storage.db import Database
-from app.storage.models import CharacterRow, ChatCharacterRow, ChatRow, MessageRow, table_of, utcnow
+from app.storage.models import (
+    CharacterRow,
+    ChatCharacterRow,
+    ChatRow,
+    MessageRow,
+    PersonaRow,
+    table_of,
+    utcnow,
+)
 from app.storage.repositories._tree import next_message_id
 from app.storage.repositories.chats import ChatRepository
 from app.storage.types import Chat, GenInfo, Message, Role
@@ -63,11 +71,15 @@ def import_st_chat(
 ) -> Chat:
     """Store a parsed SillyTavern chat as a new chat, all in one transaction."""
     with db.transaction() as s:
-        if s.get(CharacterRow, character_id) is None:
+        character = s.get(CharacterRow, character_id)
+        if character is None:
             raise NotFound("character", character_id)
+        if persona_id is not None and s.get(PersonaRow, persona_id) is None:
+            raise NotFound("persona", persona_id)
         # Rows point at later rows (active_child_id): check foreign keys at commit.
         s.execute(text("PRAGMA defer_foreign_keys = ON"))
-        chat = _insert_chat(s, parsed, character_id, title, persona_id)
+        name = title or parsed.name or f"{character.name} (imported)"
+        chat = _insert_chat(s, parsed, character_id, name, persona_id)
         plan = _Plan(next_id=next_message_id(s))
         fallback = parsed.create_date or chat.created_at
         parent: JSONDict | None = None
@@ -103,7 +115,7 @@ def export_st_chat(db: Database, chat_id: int) -> STChat:
 
 
 def _insert_chat(
-    s: Session, parsed: STChat, character_id: int, title: str | None, persona_id: int | None
+    s: Session, parsed: STChat, character_id: int, title: str, persona_id: int | None
 ) -> ChatRow:
     header = parsed.header
     metadata: JSONDict = {
@@ -113,9 +125,8 @@ def _insert_chat(
         metadata[CHAT_METADATA] = header[CHAT_METADATA]
     first = parsed.messages[0].send_date if parsed.messages else None
     created = parsed.create_date or first or utcnow()
-    name = title or parsed.name or f"{parsed.character_name or 'Chat'} (imported)"
     row = ChatRow(
-        title=name,
+        title=title,
         persona_id=persona_id,
         meta=metadata,
         created_at=created,

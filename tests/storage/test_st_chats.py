@@ -200,6 +200,7 @@ LEGACY = "\n".join(
 @pytest.mark.parametrize("text", [MODERN, LEGACY], ids=["st-1.18", "legacy"])
 def test_import_then_export_is_byte_for_byte(db: Database, character_id: int, text: str) -> None:
     chat = import_st_chat(db, parse_chat(text, "t.jsonl"), character_id)
+    assert chat.title == "Seraphina (imported)"
     assert dump_chat(export_st_chat(db, chat.id)) == text
 
 
@@ -312,6 +313,8 @@ def test_nothing_is_stored_when_import_fails(
         import_st_chat(db, broken, character_id)  # fails on the last row, after the chat row
     with pytest.raises(NotFound, match="no character"):
         import_st_chat(db, good, character_id + 100)
+    with pytest.raises(NotFound, match="no persona"):
+        import_st_chat(db, good, character_id, persona_id=7)
     assert chats.list_chats() == []
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM messages").scalar() == 0
