@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from app.chat.imports import Importer
+from app.chat.transient import transient_chat, transient_history
 from app.context import AppContext, build_context
 from app.engine.models import bundled_model_path, list_models
 from app.errors import InputError, NotFound
 from app.presets.sillytavern import export_sillytavern
 from app.settings import Settings
-from app.storage.types import Chat, GenInfo, Message, Role
+from app.storage.types import Role
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -138,23 +138,12 @@ def run_prompt(context: AppContext, args: argparse.Namespace) -> int:
         context.formats.get(args.format)
     if args.preset:
         context.presets.load(args.preset)
-    now = datetime.now(UTC)
-    chat = Chat(
-        id=0,
-        title="prompt",
-        character_ids=(character.id,),
-        persona_id=None,
-        metadata=metadata,
-        active_root_id=None,
-        created_at=now,
-        updated_at=now,
-    )
+    chat = transient_chat(character.id, metadata)
     user = args.user or _default_user(context)
-    history = [_message(0, Role.ASSISTANT, card.name, card.first_mes, now)]
+    turns = [(Role.ASSISTANT, card.name, card.first_mes)]
     for index, text in enumerate(args.message, 1):
-        is_user = index % 2 == 1
-        role, speaker = (Role.USER, user) if is_user else (Role.ASSISTANT, card.name)
-        history.append(_message(index, role, speaker, text, now))
+        turns.append((Role.USER, user, text) if index % 2 else (Role.ASSISTANT, card.name, text))
+    history = transient_history(turns)
     prompt = context.chat.prompt_for(chat, history, user_name=args.user)
     sys.stdout.write(prompt.text)
     sys.stdout.flush()
@@ -165,22 +154,6 @@ def run_prompt(context: AppContext, args: argparse.Namespace) -> int:
 def _default_user(context: AppContext) -> str:
     persona = context.stores.personas.get_default()
     return persona.name if persona else "User"
-
-
-def _message(index: int, role: Role, speaker: str, text: str, when: datetime) -> Message:
-    return Message(
-        id=-(index + 1),
-        chat_id=0,
-        parent_id=-index if index else None,
-        role=role,
-        speaker=speaker,
-        content=text,
-        created_at=when,
-        gen_info=GenInfo(),
-        extra={},
-        active_child_id=None,
-        sibling_index=0,
-    )
 
 
 def _progress(done: int, total: int) -> None:

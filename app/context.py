@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.api.characters import CharacterPrompts
+from app.chat.api_prompts import ApiCharacterPrompts
 from app.chat.chatfiles import ChatFiles
 from app.chat.imports import load_user_templates
 from app.chat.library import CharacterLibrary
@@ -110,6 +111,7 @@ def build_context(
         ChatService(runner),
         library,
         ChatFiles(db, library),
+        character_prompts=ApiCharacterPrompts(library, runner),
     )
     if load_model:
         _load_startup_model(context)

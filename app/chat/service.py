@@ -71,10 +71,8 @@ class ChatService:
         chats = self.stores.chats
         chat = chats.get_chat(chat_id)
         path = chats.active_path(chat_id)
-        shown = []
-        for message in path:
-            index, count = chats.siblings(message.id)
-            shown.append(ShownMessage(message, index, count))
+        positions = chats.swipe_positions(chat_id)
+        shown = [ShownMessage(m, *positions[m.id]) for m in path]
         name = self.stores.characters.get(chat.character_ids[0]).name
         return ChatView(chat, name, shown)
 

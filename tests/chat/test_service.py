@@ -173,3 +173,21 @@ def test_prompt_shows_the_exact_next_prompt(context: AppContext, fake: FakeBacke
     last(context.chat.send(chat.id, "Hi"))
     sent = fake.detokenize(fake.requests[-1].prompt_tokens)
     assert sent.endswith("<|im_start|>User\nHi<|im_end|>\n<|im_start|>Ysolde Marrow\n")
+
+
+def test_api_character_prompts_render_like_the_ui(context: AppContext, fake: FakeBackend) -> None:
+    from app.api.characters import ApiMessage
+    from app.errors import NotFound
+
+    prompts = context.character_prompts
+    assert prompts is not None
+    rendered = prompts.render_for_api(
+        "hesper", "Stheno",
+        [ApiMessage("user", "Status?", name="Ada"), ApiMessage("assistant", "Nominal."),
+         ApiMessage("user", "Good.", name="Ada")],
+    )
+    assert "Ada: Status?" in rendered.prompt_text and rendered.prompt_text.endswith("HESPER:")
+    assert "\nAda:" in rendered.stop
+    assert rendered.sampler.temperature == 1.12 and rendered.sampler.top_k == 50
+    with pytest.raises(NotFound):
+        prompts.render_for_api("Nobody", None, [ApiMessage("user", "hi")])

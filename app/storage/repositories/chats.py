@@ -354,6 +354,25 @@ class ChatRepository:
             ids = _tree.sibling_ids(s, message)
             return ids.index(message_id), len(ids)
 
+    def swipe_positions(
+        self, chat_id: int, *, session: Session | None = None
+    ) -> dict[int, tuple[int, int]]:
+        """Every message's (index among its siblings, sibling count), in one query."""
+        query = (
+            select(_M.id, _M.parent_id)
+            .where(_M.chat_id == chat_id)
+            .order_by(_M.parent_id, _M.sibling_index, _M.id)
+        )
+        groups: dict[int | None, list[int]] = {}
+        with self._db.read(session) as s:
+            for message_id, parent_id in s.execute(query):
+                groups.setdefault(parent_id, []).append(message_id)
+        return {
+            message_id: (index, len(ids))
+            for ids in groups.values()
+            for index, message_id in enumerate(ids)
+        }
+
     def active_path(self, chat_id: int, *, session: Session | None = None) -> list[Message]:
         """The shown messages from the first to the last, in one recursive query."""
         with self._db.read(session) as s:
