@@ -11,6 +11,7 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
+from app.api.router import build_openai_serving, create_router
 from app.context import AppContext, build_context
 from app.settings import Settings
 from app.ui.app import build_ui
@@ -22,6 +23,8 @@ def create_app(context: AppContext) -> FastAPI:
     """The ASGI app: FastAPI with the Gradio UI mounted at ``/``."""
     api = FastAPI(title="Parlor", docs_url=None, redoc_url=None)
     api.state.context = context
+    api.state.openai_serving = build_openai_serving(context)
+    api.include_router(create_router())
 
     @api.get("/healthz")
     def healthz() -> dict[str, object]:

@@ -147,6 +147,8 @@ class TurnRunner:
             sampler=context.preset.to_sampler_settings(),
             max_new_tokens=context.request.max_new_tokens,
             stop=tuple(prompt.stop) + tuple(context.preset.stop),
+            prompt_text=prompt.text,
+            messages=_chat_messages(context),
         )
         text, last_push = prompt.reply_prefix, 0.0
         for event in backend.stream(request):
@@ -176,6 +178,23 @@ class TurnRunner:
         if book is None:
             return []
         return lore_entries((e.data for e in book.entries), world=book.name or name)
+
+
+def _chat_messages(context: TurnContext) -> tuple[tuple[str, str], ...]:
+    """The conversation for chat-completions servers: the card as system, then the turns."""
+    card = context.request.character
+    system = "\n\n".join(
+        part
+        for part in (
+            card.system_prompt,
+            card.description,
+            card.personality,
+            card.scenario and f"Scenario: {card.scenario}",
+        )
+        if part
+    )
+    turns = [("user" if m.is_user else "assistant", m.text) for m in context.request.history]
+    return (("system", system), *turns) if system else tuple(turns)
 
 
 def _author_note(chat: Chat) -> AuthorNote:

@@ -121,8 +121,19 @@ class RemoteBackend:
         models = [m.get("id") for m in _json(response).get("data", []) if isinstance(m, dict)]
         if self._model is None and models and isinstance(models[0], str):
             self._model = models[0]
+        self._n_ctx = self._served_context() or self._n_ctx
         self._detect_tokenizer()
         self._info = self._make_info()
+
+    def _served_context(self) -> int | None:
+        """The context size llama-server reports on ``/props`` (None elsewhere)."""
+        response = self._send("GET", f"{self._root}/props")
+        if response.status_code != 200:
+            return None
+        data = _json(response)
+        settings = data.get("default_generation_settings")
+        n_ctx = data.get("n_ctx") or (settings.get("n_ctx") if isinstance(settings, dict) else None)
+        return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
 
     def _make_info(self) -> ModelInfo:
         notes = f"remote {self._mode} API"

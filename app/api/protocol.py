@@ -1,0 +1,502 @@
+"""OpenAI wire types for Parlor's API: requests, responses, stream chunks and errors.
+
+Request models accept unknown fields, as OpenAI clients expect, and log them (see
+:class:`OpenAIBaseModel`).  Fields follow the order of OpenAI's documentation; the
+llama.cpp sampler extensions and Parlor's own fields sit in marked blocks, each with a
+description.  A request turns itself into engine settings with
+:meth:`SamplingRequest.to_sampler_settings`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from app.engine.sampling import SamplerSettings
+from app.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Most stop strings one request may carry.
+MAX_STOP_STRINGS = 16
+#: Most tokens ``/v1/completions`` accepts as a pre-tokenized prompt.
+MAX_PROMPT_TOKENS = 1_000_000
+
+
+class OpenAIBaseModel(BaseModel):
+    """Base of every request model: unknown fields are kept, logged and otherwise ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _log_ignored_fields(
+        cls, data: Any, handler: ModelWrapValidatorHandler[OpenAIBaseModel]
+    ) -> OpenAIBaseModel:
+        result = handler(data)
+        if result.model_extra:
+            log.warning(
+                "%s: ignored unknown fields: %s",
+                cls.__name__,
+                ", ".join(sorted(result.model_extra)),
+            )
+        return result
+
+
+class ResponseModel(BaseModel):
+    """Base of every response model (built by Parlor, so no unknown fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def new_id(prefix: str) -> str:
+    """A fresh OpenAI-style object id such as ``chatcmpl-…``."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def now() -> int:
+    """The ``created`` timestamp: Unix seconds."""
+    return int(time.time())
+
+
+# -- errors ---------------------------------------------------------------------------
+
+
+class ErrorInfo(ResponseModel):
+    """OpenAI's ``error`` object."""
+
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(ResponseModel):
+    """An error body, ``{"error": {...}}``, with the HTTP status it is sent with."""
+
+    error: ErrorInfo
+    status_code: int = Field(400, exclude=True)
+
+
+# -- shared request parts -------------------------------------------------------------
+
+
+class StreamOptions(OpenAIBaseModel):
+    """``stream_options``: whether a usage chunk ends the stream."""
+
+    include_usage: bool | None = False
+
+
+class JsonSchemaFormat(OpenAIBaseModel):
+    """``response_format.json_schema``: a named JSON schema the reply must match."""
+
+    name: str = "response"
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(OpenAIBaseModel):
+    """``response_format``: plain text, any JSON object, or JSON matching a schema.
+
+    As in llama.cpp's server, ``json_object`` may carry a ``schema`` of its own.
+    """
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema" and (
+            self.json_schema is None or not self.json_schema.schema_
+        ):
+            raise ValueError("type json_schema needs json_schema.schema")
+        return self
+
+
+class SamplingRequest(OpenAIBaseModel):
+    """Fields shared by chat and text completions: model, length, sampling and stops."""
+
+    model: str | None = Field(None, description="Ignored: Parlor serves the loaded model.")
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    logit_bias: dict[str, float] | None = Field(
+        None, description="Token id (as a string) → bias from -100 to 100."
+    )
+    max_tokens: int | None = Field(None, ge=1)
+    n: int | None = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    seed: int | None = Field(None, ge=-1, le=0xFFFFFFFF)
+    stop: str | list[str] | None = None
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(None, ge=0.0, le=10.0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    user: str | None = None
+
+    # -- llama.cpp sampler extensions (llama-server names) -----------------------------
+    top_k: int | None = Field(None, ge=-1, description="Keep the k most likely tokens; ≤ 0 = off.")
+    min_p: float | None = Field(None, ge=0.0, le=1.0, description="Min-p truncation; 0 = off.")
+    typical_p: float | None = Field(None, ge=0.0, le=1.0, description="Locally typical sampling.")
+    top_n_sigma: float | None = Field(None, le=100.0, description="Top-n-σ; ≤ 0 = off.")
+    repetition_penalty: float | None = Field(
+        None, ge=0.0, le=10.0, description="Repetition penalty (vLLM name); 1 = off."
+    )
+    repeat_penalty: float | None = Field(
+        None, ge=0.0, le=10.0, description="Repetition penalty (llama.cpp name); 1 = off."
+    )
+    repeat_last_n: int | None = Field(
+        None, ge=-1, description="Tokens the penalties look back on; -1 = whole context."
+    )
+    dry_multiplier: float | None = Field(None, ge=0.0, le=10.0, description="DRY; 0 = off.")
+    dry_base: float | None = Field(None, ge=1.0, le=10.0, description="DRY penalty growth base.")
+    dry_allowed_length: int | None = Field(None, ge=1, description="DRY: longest free repeat.")
+    dry_penalty_last_n: int | None = Field(None, ge=-1, description="DRY look-back; -1 = all.")
+    dry_sequence_breakers: list[str] | None = Field(None, description="DRY sequence breakers.")
+    xtc_probability: float | None = Field(None, ge=0.0, le=1.0, description="XTC; 0 = off.")
+    xtc_threshold: float | None = Field(None, ge=0.0, le=1.0, description="XTC threshold.")
+    dynatemp_range: float | None = Field(
+        None, ge=0.0, le=10.0, description="Dynamic temperature range; 0 = off."
+    )
+    dynatemp_exponent: float | None = Field(None, ge=0.0, le=10.0)
+    mirostat_mode: Literal[0, 1, 2] | None = Field(None, description="Mirostat version; 0 = off.")
+    mirostat_tau: float | None = Field(None, ge=0.0, le=100.0)
+    mirostat_eta: float | None = Field(None, ge=0.0, le=10.0)
+    grammar: str | None = Field(None, description="A GBNF grammar the reply must follow.")
+
+    # -- Parlor extensions ---------------------------------------------------------------
+    preset: str | None = Field(
+        None, description="A stored sampler preset: its values are the defaults of this request."
+    )
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _bias_keys(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for key, bias in (value or {}).items():
+            if not key.strip().isdigit():
+                raise ValueError(f"key {key!r} is not a token id")
+            if not -100.0 <= bias <= 100.0:
+                raise ValueError(f"bias {bias} for token {key} is outside -100..100")
+        return value
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_count(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) > MAX_STOP_STRINGS:
+            raise ValueError(f"at most {MAX_STOP_STRINGS} stop strings")
+        return value
+
+    @model_validator(mode="after")
+    def _stream_options_need_stream(self) -> SamplingRequest:
+        if self.stream_options is not None and not self.stream:
+            raise ValueError("stream_options can only be set when stream is true")
+        return self
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        """``stop`` as a tuple without empty strings."""
+        stops = [self.stop] if isinstance(self.stop, str) else self.stop or []
+        return tuple(s for s in stops if s)
+
+    @property
+    def include_usage(self) -> bool:
+        """Whether a stream ends with a usage chunk."""
+        return self.stream_options is not None and bool(self.stream_options.include_usage)
+
+    def to_sampler_settings(self, defaults: SamplerSettings) -> SamplerSettings:
+        """``defaults`` with every sampling field this request sets written over it."""
+        updates: dict[str, Any] = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": None if self.top_k is None else max(self.top_k, 0),
+            "min_p": self.min_p,
+            "typical_p": self.typical_p,
+            "top_n_sigma": self.top_n_sigma,
+            "repeat_penalty": self.repetition_penalty
+            if self.repetition_penalty is not None
+            else self.repeat_penalty,
+            "repeat_last_n": self.repeat_last_n,
+            "frequency_penalty": self.frequency_penalty,
+            "presence_penalty": self.presence_penalty,
+            "dry_multiplier": self.dry_multiplier,
+            "dry_base": self.dry_base,
+            "dry_allowed_length": self.dry_allowed_length,
+            "dry_penalty_last_n": self.dry_penalty_last_n,
+            "dry_sequence_breakers": self.dry_sequence_breakers,
+            "xtc_probability": self.xtc_probability,
+            "xtc_threshold": self.xtc_threshold,
+            "dynatemp_range": self.dynatemp_range,
+            "dynatemp_exponent": self.dynatemp_exponent,
+            "mirostat_mode": self.mirostat_mode,
+            "mirostat_tau": self.mirostat_tau,
+            "mirostat_eta": self.mirostat_eta,
+            "seed": self.seed,
+            "logit_bias": self.logit_bias and {int(k): v for k, v in self.logit_bias.items()},
+        }
+        data = defaults.model_dump()
+        data.update({k: v for k, v in updates.items() if v is not None})
+        try:
+            return SamplerSettings.model_validate(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"]) or "sampling"
+            raise InputError(field, str(error["msg"])) from None
+
+
+# -- chat completions -----------------------------------------------------------------
+
+
+class TextPart(OpenAIBaseModel):
+    """A text part of a message's content (the only kind Parlor reads)."""
+
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(OpenAIBaseModel):
+    """One message of a chat request."""
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] | None = None
+    name: str | None = Field(None, max_length=256)
+
+    @property
+    def text(self) -> str:
+        """The message's content as one string."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+    @property
+    def template_role(self) -> str:
+        """The role chat templates know (``developer`` is OpenAI's new name for system)."""
+        return "system" if self.role == "developer" else self.role
+
+
+class ChatCompletionRequest(SamplingRequest):
+    """``POST /v1/chat/completions``."""
+
+    messages: list[ChatMessage] = Field(min_length=1)
+    logprobs: bool | None = Field(None, description="Not supported: must be false.")
+    top_logprobs: int | None = Field(None, description="Not supported.")
+    max_completion_tokens: int | None = Field(None, ge=1, description="Newer name of max_tokens.")
+    response_format: ResponseFormat | None = None
+    tools: list[dict[str, Any]] | None = Field(None, description="Not supported: must be empty.")
+    tool_choice: Any = Field(None, description="Ignored.")
+
+    # -- Parlor extensions ---------------------------------------------------------------
+    character: str | None = Field(
+        None,
+        description="A stored character (name or id): the reply uses its card and "
+        "Parlor's prompt formatting instead of the model's chat template.",
+    )
+
+    @model_validator(mode="after")
+    def _unsupported(self) -> ChatCompletionRequest:
+        if self.logprobs or self.top_logprobs:
+            raise ValueError("logprobs are not supported")
+        if self.tools:
+            raise ValueError("tools are not supported")
+        formatted = self.response_format is not None and self.response_format.type != "text"
+        if self.grammar is not None and formatted:
+            raise ValueError("give either grammar or response_format, not both")
+        return self
+
+    @property
+    def reply_limit(self) -> int | None:
+        """``max_completion_tokens``, else ``max_tokens``."""
+        return self.max_completion_tokens or self.max_tokens
+
+
+class ChatMessageOut(ResponseModel):
+    """The assistant message of a non-streaming reply."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(ResponseModel):
+    """One choice of a non-streaming chat reply."""
+
+    index: int = 0
+    message: ChatMessageOut
+    finish_reason: str | None
+    logprobs: None = None
+
+
+class UsageInfo(ResponseModel):
+    """Token counts of one request."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletionResponse(ResponseModel):
+    """A non-streaming chat reply."""
+
+    id: str = Field(default_factory=lambda: new_id("chatcmpl"))
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=now)
+    model: str
+    choices: list[ChatChoice]
+    usage: UsageInfo
+
+
+class DeltaMessage(ResponseModel):
+    """What a stream chunk adds to the message."""
+
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChatChunkChoice(ResponseModel):
+    """One choice of a chat stream chunk."""
+
+    index: int = 0
+    delta: DeltaMessage
+    finish_reason: str | None = None
+
+
+class ChatCompletionChunk(ResponseModel):
+    """One ``chat.completion.chunk`` of a stream."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChatChunkChoice]
+    usage: UsageInfo | None = None
+
+
+# -- text completions -----------------------------------------------------------------
+
+
+class CompletionRequest(SamplingRequest):
+    """``POST /v1/completions``: one prompt, as text or as token ids."""
+
+    prompt: str | list[str] | list[int] | list[list[int]]
+    best_of: int | None = Field(None, ge=1, le=1, description="Only 1 is supported.")
+    echo: bool | None = Field(False, description="Not supported: must be false.")
+    logprobs: int | None = Field(None, description="Not supported.")
+    suffix: str | None = Field(None, description="Not supported.")
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(
+        cls, value: str | list[str] | list[int] | list[list[int]]
+    ) -> str | list[str] | list[int] | list[list[int]]:
+        batch = isinstance(value, list) and value and isinstance(value[0], str | list)
+        if batch and len(value) != 1:
+            raise ValueError("only one prompt per request is supported")
+        if isinstance(value, list) and len(value) > MAX_PROMPT_TOKENS:
+            raise ValueError("too many prompt tokens")
+        return value
+
+    @model_validator(mode="after")
+    def _unsupported(self) -> CompletionRequest:
+        if self.echo:
+            raise ValueError("echo is not supported")
+        if self.logprobs:
+            raise ValueError("logprobs are not supported")
+        if self.suffix:
+            raise ValueError("suffix is not supported")
+        return self
+
+    @property
+    def single_prompt(self) -> str | list[int]:
+        """The prompt, unwrapped from a one-element batch."""
+        value = self.prompt
+        if isinstance(value, list) and value and isinstance(value[0], str | list):
+            inner = value[0]
+            return inner if isinstance(inner, str) else [int(t) for t in inner]
+        if isinstance(value, str):
+            return value
+        return [int(t) for t in value if isinstance(t, int)]
+
+
+class CompletionChoice(ResponseModel):
+    """One choice of a text completion (or of one of its stream chunks)."""
+
+    index: int = 0
+    text: str
+    finish_reason: str | None = None
+    logprobs: None = None
+
+
+class CompletionResponse(ResponseModel):
+    """A text completion, or one chunk of a streamed one (same shape, no usage)."""
+
+    id: str = Field(default_factory=lambda: new_id("cmpl"))
+    object: Literal["text_completion"] = "text_completion"
+    created: int = Field(default_factory=now)
+    model: str
+    choices: list[CompletionChoice]
+    usage: UsageInfo | None = None
+
+
+# -- models, tokenize -----------------------------------------------------------------
+
+
+class ModelCard(ResponseModel):
+    """One entry of ``GET /v1/models``."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(default_factory=now)
+    owned_by: str = "parlor"
+
+
+class ModelList(ResponseModel):
+    """``GET /v1/models``."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class TokenizeRequest(OpenAIBaseModel):
+    """``POST /tokenize`` (llama.cpp server style)."""
+
+    content: str
+    add_special: bool = Field(False, description="Add the BOS token if the model wants one.")
+    parse_special: bool = Field(True, description="Parse special tokens such as <|im_start|>.")
+    with_pieces: bool = Field(False, description="Return {id, piece} pairs.")
+
+
+class TokenPiece(ResponseModel):
+    """A token id with its text."""
+
+    id: int
+    piece: str
+
+
+class TokenizeResponse(ResponseModel):
+    """``POST /tokenize`` answer."""
+
+    tokens: list[int] | list[TokenPiece]
+
+
+class DetokenizeRequest(OpenAIBaseModel):
+    """``POST /detokenize`` (llama.cpp server style)."""
+
+    tokens: list[int]
+
+
+class DetokenizeResponse(ResponseModel):
+    """``POST /detokenize`` answer."""
+
+    content: str
