@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import InputError
 from app.storage.models import ChatCharacterRow, ChatRow, MessageRow, table_of
-from app.storage.types import Chat, GenInfo, Message, Role, trusted_build
+from app.storage.types import Chat, GenInfo, JSONDict, Message, Role, trusted_build
 
 _M = table_of(MessageRow).c
 
@@ -59,31 +59,52 @@ _ROLES = {role.value: role for role in Role}
 _EMPTY_OBJECT = "{}"
 
 
-def message_from_sqlite(row: Sequence[Any], empty_gen_info: GenInfo) -> Message:
-    """Convert a raw ``sqlite3`` row of :data:`MESSAGE_COLUMNS` (text dates and JSON).
+def messages_from_sqlite(rows: Sequence[Sequence[Any]], empty_gen_info: GenInfo) -> list[Message]:
+    """Convert raw ``sqlite3`` rows of :data:`MESSAGE_COLUMNS` (text dates and JSON).
 
-    The fast path for long chats: no SQLAlchemy result processing, and the common empty
-    JSON objects are not decoded at all.
+    The fast path for long chats: no SQLAlchemy result processing, each JSON column
+    decoded in one ``json.loads`` call for all rows (the common empty objects skipped),
+    and identical generation-info texts turned into one shared frozen ``GenInfo``.
     """
-    gen_info = row[7]
-    extra = row[8]
-    values = {
-        "id": row[0],
-        "chat_id": row[1],
-        "parent_id": row[2],
-        "role": _ROLES[row[3]],
-        "speaker": row[4],
-        "content": row[5],
-        "created_at": datetime.fromisoformat(row[6]).replace(tzinfo=UTC),
-        "gen_info": empty_gen_info
-        if gen_info == _EMPTY_OBJECT
-        else GenInfo.from_json(json.loads(gen_info)),
-        "extra": {} if extra == _EMPTY_OBJECT else json.loads(extra),
-        "active_child_id": row[9],
-        "sibling_index": row[10],
-        "token_count": row[11],
-    }
-    return trusted_build(Message, values)
+    extras = _decode_column([row[8] for row in rows])
+    infos: dict[str, GenInfo] = {_EMPTY_OBJECT: empty_gen_info}
+    for text, value in zip(
+        (row[7] for row in rows), _decode_column([row[7] for row in rows]), strict=True
+    ):
+        if text not in infos:
+            infos[text] = GenInfo.from_json(value)
+    utc = UTC
+    return [
+        trusted_build(
+            Message,
+            {
+                "id": row[0],
+                "chat_id": row[1],
+                "parent_id": row[2],
+                "role": _ROLES[row[3]],
+                "speaker": row[4],
+                "content": row[5],
+                "created_at": datetime.fromisoformat(row[6]).replace(tzinfo=utc),
+                "gen_info": infos[row[7]],
+                "extra": extra,
+                "active_child_id": row[9],
+                "sibling_index": row[10],
+                "token_count": row[11],
+            },
+        )
+        for row, extra in zip(rows, extras, strict=True)
+    ]
+
+
+def _decode_column(texts: list[str]) -> list[JSONDict]:
+    """Decode many JSON object texts at once; ``{}`` is not parsed at all."""
+    wanted = [i for i, text in enumerate(texts) if text != _EMPTY_OBJECT]
+    decoded: list[JSONDict] = [{} for _ in texts]
+    if wanted:
+        values = json.loads("[" + ",".join(texts[i] for i in wanted) + "]")
+        for i, value in zip(wanted, values, strict=True):
+            decoded[i] = value
+    return decoded
 
 
 def character_ids(session: Session, chat_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:

@@ -34,7 +34,7 @@ from app.errors import NotFound
 from app.storage.models import ChatRow, MessageRow, table_of, utcnow
 from app.storage.repositories._convert import (
     MESSAGE_COLUMNS,
-    message_from_sqlite,
+    messages_from_sqlite,
     to_message,
 )
 from app.storage.types import GenInfo, JSONDict, Message, Role
@@ -206,7 +206,7 @@ def active_path(session: Session, chat_id: int, empty_gen_info: GenInfo) -> list
     # Sorted here, not with ORDER BY: the rows come out (nearly) in order, so this costs
     # next to nothing, where SQLite would copy every row into a temporary b-tree.
     rows.sort(key=itemgetter(-1))
-    return [message_from_sqlite(row, empty_gen_info) for row in rows]
+    return messages_from_sqlite(rows, empty_gen_info)
 
 
 def subtree_ids(session: Session, message: Message) -> list[int]:
