@@ -1,11 +1,33 @@
-"""Playwright driving Debian's Chromium (``playwright install`` cannot work offline)."""
+"""UI fixtures: the app built on a scripted backend, a live server, and Debian's Chromium.
+
+``playwright install`` cannot work offline, so the browser tests launch
+``/usr/bin/chromium``.  The live server runs ``python launch.py`` (the real SmolLM2
+model) in a data folder prepared before it starts: its ``presets/`` folder shadows the
+bundled ``Universal-Light`` with a 16-token reply length (replies stay short on a slow
+machine) and adds ``Long`` (300 tokens, EOS banned) for the stop tests.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from app.context import AppContext, build_context
+from app.engine.base import GenerationEvent, GenerationRequest
+from app.engine.fake import FakeBackend
+from app.settings import Settings
+from app.ui.app import UiBundle, build_ui
+from tests.conftest import free_port
+from tests.paths import REPO_ROOT, SILLYTAVERN
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -16,6 +38,65 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+SHORT_PRESET = "name: Universal-Light\ntemperature: 0.7\nmin_p: 0.1\nmax_new_tokens: 16\n"
+LONG_PRESET = "name: Long\ntemperature: 0.8\nmin_p: 0.05\nmax_new_tokens: 300\nban_eos: true\n"
+
+
+class SlowBackend(FakeBackend):
+    """The scripted backend, pausing ``delay`` seconds before each chunk."""
+
+    def __init__(self, delay: float = 0.02) -> None:
+        super().__init__(n_ctx=8192)
+        self.delay = delay
+
+    def stream(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
+        """Like FakeBackend.stream, one chunk every ``delay`` seconds."""
+        for event in super().stream(request):
+            time.sleep(self.delay)
+            yield event
+
+
+# ------------------------------------------------------------------ in-process app
+
+
+@pytest.fixture(scope="session")
+def sillytavern_dir() -> Path:
+    """The saved SillyTavern reference files."""
+    assert SILLYTAVERN.is_dir(), f"missing reference folder {SILLYTAVERN}"
+    return SILLYTAVERN
+
+
+@pytest.fixture
+def backend() -> SlowBackend:
+    """The scripted backend the in-process app generates with."""
+    return SlowBackend()
+
+
+@pytest.fixture
+def context(tmp_path: Path, backend: SlowBackend) -> Iterator[AppContext]:
+    """A full app context (starter cast imported) on the scripted backend."""
+    ctx = build_context(Settings.load(data_dir=tmp_path / "home"), load_model=False)
+    ctx.models.use(backend)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def ui(context: AppContext) -> UiBundle:
+    """The whole UI built on :func:`context` (handlers are called directly)."""
+    return build_ui(context)
+
+
+def card_file(folder: Path, name: str, **fields: object) -> Path:
+    """A V2 JSON card file."""
+    data = {"name": name, "description": f"{name} is a test character.",
+            "first_mes": f"Hello, I am {name}.", **fields}  # fmt: skip
+    path = folder / f"{name.lower()}.json"
+    path.write_text(json.dumps({"spec": "chara_card_v2", "spec_version": "2.0", "data": data}))
+    return path
+
+
+# ------------------------------------------------------------------ browser
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +116,50 @@ def page(browser: Browser) -> Iterator[Page]:
     page.set_default_timeout(60_000)
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def live_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data folder of :func:`live_server`, with the short and long presets in it."""
+    home = tmp_path_factory.mktemp("parlor-live")
+    (home / "presets").mkdir()
+    (home / "presets" / "Universal-Light.yaml").write_text(SHORT_PRESET)
+    (home / "presets" / "Long.yaml").write_text(LONG_PRESET)
+    return home
+
+
+@pytest.fixture(scope="module")
+def live_server(live_home: Path) -> Iterator[str]:
+    """``python launch.py`` with the bundled model, shared by one test module."""
+    yield from _serve(live_home, ["--threads", "2", "--n-ctx", "2048"])
+
+
+def _serve(home: Path, extra: Sequence[str]) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "PARLOR_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    log_path = home.parent / f"{home.name}-server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "launch.py", "--port", str(port), *extra],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(proc, base, log_path)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _wait_until_up(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"parlor exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.3)
+    pytest.fail(f"parlor did not come up:\n{log.read_text()}")
