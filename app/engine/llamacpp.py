@@ -3,6 +3,8 @@
 The decode loop is our own (``Llama.eval`` + our sampler chain) rather than
 ``create_completion``, so that we control KV-cache reuse, abort during prompt
 processing, stop strings over incremental text, and the sampler chain's order.
+KV reuse (prefix, context shift, moved chunks, saved chat states) lives in
+:mod:`app.engine.kvslot`, planned by :mod:`app.engine.kvcache`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ import os
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import llama_cpp
+import numpy as np
+import numpy.typing as npt
+from llama_cpp._internals import LlamaSampler
 
+from app.engine.banned import BanGuard, Rollback
 from app.engine.base import (
     Finished,
     FinishReason,
@@ -30,9 +37,15 @@ from app.engine.base import (
     TextDelta,
 )
 from app.engine.gguf import GgufHeader, read_gguf_header
-from app.engine.sampler_chain import build_sampler_chain
+from app.engine.kvcache import MIN_CHUNK
+from app.engine.kvslot import LOGITS_MIN_TOKENS, KvSlot, LoadResult, open_context
+from app.engine.sampler_chain import active_stages, build_sampler_chain
+from app.engine.sampling import SamplerSettings
 from app.engine.stopping import StopMatcher
-from app.errors import ContextLengthExceeded, ModelLoadError
+from app.errors import ContextLengthExceeded, InputError, ModelLoadError
+
+#: Banned-string rollbacks allowed in one reply before the guard gives up.
+MAX_ROLLBACKS = 256
 
 KV_CACHE_TYPES: dict[str, int] = {
     "f32": llama_cpp.GGML_TYPE_F32,
@@ -46,6 +59,11 @@ KV_CACHE_TYPES: dict[str, int] = {
 }
 
 
+#: Texts at least this long are remembered by ``tokenize`` (the last few of them).
+MEMO_MIN_CHARS = 1024
+MEMO_ENTRIES = 8
+
+
 @dataclass(frozen=True)
 class LoadOptions:
     """How to load a GGUF model into a llama.cpp context."""
@@ -57,6 +75,17 @@ class LoadOptions:
     flash_attn: bool = False
     cache_type_k: str = "f16"
     cache_type_v: str = "f16"
+    #: Reuse cached chunks that moved (context shift); 0 keeps only the common prefix.
+    shift_min_chunk: int = MIN_CHUNK
+    #: Also reuse history that follows new or changed text (a moved author's note, an
+    #: edited message): its keys and values were computed next to the old text.
+    reuse_after_insertions: bool = True
+    #: Prompts at least this long keep their last token's logits: a swipe then samples
+    #: at once, whatever the history length (shorter ones evaluate that token again).
+    swipe_logits_min_tokens: int = LOGITS_MIN_TOKENS
+    #: Saved KV states of recently used chats, and the memory they may take.
+    saved_states: int = 3
+    saved_states_mb: int = 512
 
 
 def gpu_offload_supported() -> bool:
@@ -67,17 +96,40 @@ def gpu_offload_supported() -> bool:
 class LlamaCppBackend:
     """A GGUF model running in this process through llama-cpp-python."""
 
-    def __init__(self, llama: llama_cpp.Llama, header: GgufHeader, n_gpu_layers: int) -> None:
+    def __init__(
+        self,
+        llama: llama_cpp.Llama,
+        header: GgufHeader,
+        n_gpu_layers: int,
+        options: LoadOptions | None = None,
+    ) -> None:
+        options = options or LoadOptions()
         self._llama = llama
         self._header = header
         self._lock = threading.Lock()
         self._abort = threading.Event()
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._pieces: dict[int, bytes] = {}
+        self._token_memo: OrderedDict[tuple[str, bool, bool], tuple[int, ...]] = OrderedDict()
+        self._memo_lock = threading.Lock()
         self._piece_buffer = ctypes.create_string_buffer(256)
-        # Kept as an attribute: ctypes must not free the callback while C holds it.
+        # Kept as attributes: ctypes must not free a callback while C holds it.
         self._abort_callback = llama_cpp.ggml_abort_callback(self._should_abort)
+        self._no_abort_callback = llama_cpp.ggml_abort_callback()
         self._info = self._read_info(n_gpu_layers)
+        self._eog_ids: tuple[int, ...] | None = None
+        #: How the last request's prompt was loaded into the KV cache.
+        self.last_load: LoadResult | None = None
+        self._slot = KvSlot(
+            llama,
+            self._arm_abort,
+            self._abort.is_set,
+            min_chunk=options.shift_min_chunk,
+            reuse_after_insertions=options.reuse_after_insertions,
+            logits_min_tokens=options.swipe_logits_min_tokens,
+            max_states=options.saved_states,
+            state_capacity_bytes=options.saved_states_mb << 20,
+        )
 
     @classmethod
     def load(cls, path: Path, options: LoadOptions) -> LlamaCppBackend:
@@ -107,7 +159,9 @@ class LlamaCppBackend:
             raise ModelLoadError(
                 str(path), f"llama.cpp could not load it; truncated or corrupt? ({exc})"
             ) from exc
-        return cls(llama, header, n_gpu_layers)
+        if options.shift_min_chunk > 0:
+            open_context(llama)
+        return cls(llama, header, n_gpu_layers, options)
 
     # -- facts and tokens -------------------------------------------------------------
 
@@ -121,11 +175,35 @@ class LlamaCppBackend:
         """The underlying ``Llama`` (for the sampler chain and benchmarks)."""
         return self._llama
 
+    @property
+    def kv(self) -> KvSlot:
+        """The KV cache manager (what it holds, whether it can shift, saved states)."""
+        return self._slot
+
+    @property
+    def can_shift(self) -> bool:
+        """Whether dropped history costs a KV shift rather than a full re-evaluation.
+
+        Where it is False, trim history in chunks (``app.engine.kvcache.history_start``).
+        """
+        return self._slot.can_shift
+
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
-        """Text to token ids."""
+        """Text to token ids (long texts are remembered: a swipe resends its prompt)."""
+        key = (text, add_bos, special)
+        with self._memo_lock:
+            known = self._token_memo.get(key)
+            if known is not None:
+                self._token_memo.move_to_end(key)
+                return list(known)
         tokens: list[int] = self._llama.tokenize(
             text.encode("utf-8"), add_bos=add_bos, special=special
         )
+        if len(text) >= MEMO_MIN_CHARS:
+            with self._memo_lock:
+                self._token_memo[key] = tuple(tokens)
+                while len(self._token_memo) > MEMO_ENTRIES:
+                    self._token_memo.popitem(last=False)
         return tokens
 
     def detokenize(self, tokens: Sequence[int], *, special: bool = True) -> str:
@@ -161,71 +239,34 @@ class LlamaCppBackend:
     def _generate(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
         seed = request.sampler.seed if request.sampler.seed >= 0 else random.getrandbits(31)
         started = time.perf_counter()
-        reused = self._reuse_prefix(request.prompt_tokens)
-        to_eval = list(request.prompt_tokens[reused:])
-        if not self._eval_prompt(to_eval):
+        loaded: LoadResult = self._slot.load(request.prompt_tokens)
+        self.last_load = loaded
+        if not loaded.complete:
             elapsed = time.perf_counter() - started
-            evaluated = self._llama.n_tokens - reused
             stats = GenerationStats(
-                len(request.prompt_tokens), 0, reused, evaluated, elapsed, 0.0, seed
+                len(request.prompt_tokens), 0, loaded.reused, loaded.evaluated, elapsed, 0.0, seed
             )
             yield Finished("aborted", "", stats)
             return
         prompt_seconds = time.perf_counter() - started
         decode = _Decode(self, request, seed)
+        decode.first_logits = loaded.logits
         yield from decode.run()
         stats = GenerationStats(
             prompt_tokens=len(request.prompt_tokens),
             completion_tokens=decode.n_generated,
-            tokens_reused=reused,
-            tokens_evaluated=len(to_eval),
+            tokens_reused=loaded.reused,
+            tokens_evaluated=loaded.evaluated,
             prompt_seconds=prompt_seconds,
             decode_seconds=time.perf_counter() - started - prompt_seconds,
             seed=seed,
         )
         yield Finished(decode.finish_reason, decode.text, stats)
 
-    def _reuse_prefix(self, tokens: Sequence[int]) -> int:
-        """Keep the longest common prefix of the KV cache and ``tokens``; return its length."""
-        llama = self._llama
-        cached = llama.input_ids[: llama.n_tokens]
-        common = 0
-        for have, want in zip(cached, tokens, strict=False):
-            if have != want:
-                break
-            common += 1
-        if common == len(tokens):
-            common -= 1  # re-evaluate the last token to get fresh logits
-        if common > 0 and llama._ctx.kv_cache_seq_rm(-1, common, -1):
-            llama.n_tokens = common
-            return common
-        llama.reset()  # type: ignore[no-untyped-call]
-        llama._ctx.kv_cache_clear()  # type: ignore[no-untyped-call]
-        return 0
-
-    def _eval_prompt(self, tokens: list[int]) -> bool:
-        """Evaluate ``tokens`` with the abort callback armed; False if aborted.
-
-        The last token is always evaluated on its own, in a batch of one, as it is when
-        a cached prompt is replayed for a swipe: the logits are then bit-identical either
-        way, so a fixed seed reproduces a reply whether the prompt was cached or not.
-        """
-        ctx = self._llama.ctx
-        llama_cpp.llama_set_abort_callback(ctx, self._abort_callback, None)
-        try:
-            if len(tokens) > 1:
-                self._llama.eval(tokens[:-1])
-            self._llama.eval(tokens[-1:])
-        except RuntimeError:
-            if not self._abort.is_set():
-                raise
-            # Drop whatever part of the aborted batch reached the cache.
-            self._llama._ctx.kv_cache_seq_rm(-1, self._llama.n_tokens, -1)
-            return False
-        finally:
-            # Disarmed while decoding: the callback runs per graph node and costs speed.
-            llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), None)
-        return True
+    def _arm_abort(self, armed: bool) -> None:
+        """Install the abort callback (prompt processing) or remove it (decoding)."""
+        callback = self._abort_callback if armed else self._no_abort_callback
+        llama_cpp.llama_set_abort_callback(self._llama.ctx, callback, None)
 
     def _should_abort(self, _data: Any) -> bool:
         return self._abort.is_set()
@@ -239,6 +280,16 @@ class LlamaCppBackend:
             piece = buf.raw[: max(n, 0)]
             self._pieces[key] = piece
         return piece
+
+    def chain_settings(self, settings: SamplerSettings) -> SamplerSettings:
+        """``settings`` with ``ban_eos`` turned into banned ids (found once, not per reply)."""
+        if not settings.ban_eos:
+            return settings
+        if self._eog_ids is None:
+            n_vocab = self._info.n_vocab
+            self._eog_ids = tuple(t for t in range(n_vocab) if self.is_end_of_generation(t))
+        banned = (*settings.banned_tokens, *self._eog_ids)
+        return settings.model_copy(update={"ban_eos": False, "banned_tokens": banned})
 
     def is_end_of_generation(self, token: int) -> bool:
         """Whether ``token`` ends a turn (EOS, EOT and the like)."""
@@ -285,14 +336,24 @@ class _Decode:
     def __init__(self, backend: LlamaCppBackend, request: GenerationRequest, seed: int) -> None:
         self._backend = backend
         self._request = request
+        self._guard = BanGuard.of(request.sampler.banned_strings)
+        self._rollbacks = 0
         self._sampler = build_sampler_chain(
-            backend.llama, request.sampler, seed=seed, history=request.prompt_tokens
+            backend.llama,
+            backend.chain_settings(request.sampler),
+            seed=seed,
+            history=request.prompt_tokens if _uses_history(request.sampler) else (),
+            banned_now=self._guard.banned_now if self._guard.active else None,
         )
+        if request.grammar is not None:
+            self._sampler = _grammar_first(self._sampler, backend.llama, request.grammar)
         self._stop = StopMatcher(request.stop)
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.n_generated = 0
         self.text = ""
         self.finish_reason: FinishReason = "length"
+        #: Logits to sample the first token from (a repeated prompt), else the context's.
+        self.first_logits: npt.NDArray[np.float32] | None = None
 
     def run(self) -> Iterator[TextDelta]:
         backend, llama = self._backend, self._backend.llama
@@ -301,12 +362,23 @@ class _Decode:
             if backend._abort.is_set():
                 self.finish_reason = "aborted"
                 break
-            token = self._sampler.sample(llama._ctx, -1)  # also accepts the token
+            if self.first_logits is not None:
+                token = _sample_logits(self._sampler, self.first_logits)
+                self.first_logits = None
+            else:
+                token = self._sampler.sample(llama._ctx, -1)  # also accepts the token
             if backend.is_end_of_generation(token) and not self._request.sampler.ban_eos:
                 self.finish_reason = "stop"
                 break
+            piece = self._utf8.decode(backend._piece(token, False))
+            if self._guard.active:
+                released = self._guard.push(token, piece)
+                if isinstance(released, Rollback):
+                    self._roll_back(released.drop)
+                    continue
+                piece = released
             self.n_generated += 1
-            delta = self._stop.feed(self._utf8.decode(backend._piece(token, False)))
+            delta = self._stop.feed(piece)
             if delta:
                 self.text += delta
                 yield TextDelta(delta)
@@ -314,7 +386,68 @@ class _Decode:
                 self.finish_reason = "stop"
                 break
             llama.eval([token])
-        tail = self._stop.feed(self._utf8.decode(b"", final=True)) + self._stop.flush()
+        # At the end nothing can be rolled back: release what the guard held.
+        rest = self._guard.flush() + self._utf8.decode(b"", final=True)
+        tail = self._stop.feed(rest) + self._stop.flush()
         if tail:
             self.text += tail
             yield TextDelta(tail)
+
+
+    def _roll_back(self, drop: int) -> None:
+        """Undo the last ``drop`` tokens (the newest is not yet evaluated) and refresh logits.
+
+        After ``MAX_ROLLBACKS`` the guard gives up rather than loop without end.
+        """
+        llama = self._backend.llama
+        evaluated = drop - 1
+        self.n_generated -= evaluated
+        llama.n_tokens -= evaluated
+        last = int(llama.input_ids[llama.n_tokens - 1])
+        llama.n_tokens -= 1
+        llama.eval([last])  # removes the dropped cells and gives fresh logits
+        self.first_logits = None
+        self._utf8.reset()
+        self._rollbacks += 1
+        if self._rollbacks >= MAX_ROLLBACKS:
+            self._guard = BanGuard.of(())
+
+
+def _grammar_first(chain: Any, llama: llama_cpp.Llama, gbnf: str) -> Any:
+    """A chain that applies the GBNF grammar ``gbnf`` first, then ``chain``'s samplers.
+
+    ``chain`` was already fed the prompt (for the penalties); the grammar must not see
+    it, so its samplers are moved, state and all, behind a fresh grammar sampler.
+    """
+    grammar = llama_cpp.llama_sampler_init_grammar(llama._model.vocab, gbnf.encode(), b"root")
+    if not grammar:
+        raise InputError("grammar", "llama.cpp cannot parse this GBNF grammar")
+    combined = LlamaSampler()  # type: ignore[no-untyped-call]
+    llama_cpp.llama_sampler_chain_add(combined.sampler, grammar)
+    while llama_cpp.llama_sampler_chain_n(chain.sampler) > 0:
+        moved = llama_cpp.llama_sampler_chain_remove(chain.sampler, 0)
+        llama_cpp.llama_sampler_chain_add(combined.sampler, moved)
+    return combined
+
+
+def _uses_history(settings: SamplerSettings) -> bool:
+    """Whether the chain must see the prompt (penalties and DRY look back at it)."""
+    return any(stage in ("penalties", "dry") for stage in active_stages(settings))
+
+
+def _sample_logits(chain: Any, logits: npt.NDArray[np.float32]) -> int:
+    """Sample (and accept) one token from ``logits``, as ``llama_sampler_sample`` does."""
+    n_vocab = len(logits)
+    data = (llama_cpp.llama_token_data * n_vocab)()
+    view = np.ctypeslib.as_array(data)  # fields id, logit, p
+    view["id"] = np.arange(n_vocab, dtype=np.int32)
+    view["logit"] = logits
+    view["p"] = 0.0
+    pointer = ctypes.cast(data, llama_cpp.llama_token_data_p)
+    candidates = llama_cpp.llama_token_data_array(
+        data=pointer, size=n_vocab, selected=-1, sorted=False
+    )
+    llama_cpp.llama_sampler_apply(chain.sampler, ctypes.byref(candidates))
+    token = int(candidates.data[candidates.selected].id)
+    llama_cpp.llama_sampler_accept(chain.sampler, token)
+    return token

@@ -126,3 +126,15 @@ def test_stop_during_prompt_processing(smollm: LlamaCppBackend) -> None:
     smollm.llama._ctx.kv_cache_clear()
     cold, _, _ = generate(smollm, long_prompt, sampler={"temperature": 0}, max_new_tokens=6)
     assert after == cold
+
+
+def test_banned_strings_never_appear(smollm: LlamaCppBackend) -> None:
+    prompt = CHATML.format("What is the capital of France?")
+    free, _, _ = generate(smollm, prompt, sampler={"temperature": 0}, max_new_tokens=24)
+    assert "Paris" in free
+    banned, done, deltas = generate(
+        smollm, prompt, max_new_tokens=24,
+        sampler={"temperature": 0, "banned_strings": ("paris", "capital of")},
+    )
+    assert "paris" not in banned.lower() and "capital of" not in banned.lower()
+    assert banned.strip() and "".join(deltas) == banned == done.text

