@@ -26,7 +26,13 @@ class ChatNavigation(ChatBase):
         return updates
 
     def refresh(self, sel: Selection) -> Updates:
-        """Re-read everything (when the Chat tab is shown again)."""
+        """Re-read everything (when the Chat tab is shown again).
+
+        Gradio also selects the tab while the page first loads; with nothing chosen yet
+        that is left to :meth:`on_load`, which knows the URL's chat.
+        """
+        if sel.character_id is None and sel.chat_id is None:
+            return {}
         try:
             updates = self.screen(sel)
         except ParlorError as exc:

@@ -23,6 +23,9 @@ from app.ui.state import Thumbnails
 Updates = dict[Any, Any]
 #: A line holding only this separates greetings in one text box.
 GREETING_SEPARATOR: Final = "<NEXT>"
+#: One queue for this page's events and its tab refresh, so they land in the order sent
+#: (a slow refresh can no longer overwrite the card an import just selected).
+LIBRARY_QUEUE: Final[dict[str, Any]] = {"concurrency_id": "library", "concurrency_limit": 1}
 CARD_FILE_TYPES: Final = [".png", ".json", ".charx", ".yaml", ".yml"]
 #: (card field, label, lines) of the plain text fields, in the editor's order.
 TEXT_FIELDS: Final = (
@@ -190,10 +193,12 @@ class LibraryPage:
         ]  # fmt: skip
 
     def _setup_events(self) -> None:
-        common: dict[str, Any] = {"outputs": self.outputs(), "show_progress": "hidden"}
+        common: dict[str, Any] = {
+            "outputs": self.outputs(), "show_progress": "hidden", **LIBRARY_QUEUE,
+        }  # fmt: skip
         filters = [self.search, self.tag_filter, self.selected]
-        self.search.change(self.filter, filters, [self.grid], show_progress="hidden")
-        self.tag_filter.change(self.filter, filters, [self.grid], show_progress="hidden")
+        for box in (self.search, self.tag_filter):
+            box.change(self.filter, filters, [self.grid], show_progress="hidden", **LIBRARY_QUEUE)
         self.grid.click(self.select, [self.search, self.tag_filter], **common)
         self.upload.upload(self.import_files, [self.upload, self.search, self.tag_filter], **common)
         self.avatar.upload(lambda: True, None, [self.avatar_new], show_progress="hidden")
