@@ -227,7 +227,7 @@ def replay(
     results: dict[str, list[Turn]] = {s.name: [] for s in systems}
     if verbose:
         print(header([s.name for s in systems]))
-    for step in steps:
+    for done, step in enumerate(steps):
         shift = step.turn % len(systems)
         try:
             for system in [*systems[shift:], *systems[:shift]]:
@@ -235,13 +235,13 @@ def replay(
                 results[system.name].append(turn)
         except KeyboardInterrupt:
             for turns in results.values():
-                del turns[step.turn :]
+                del turns[done:]
             break
         if verbose:
             print(row(step, [results[s.name][-1] for s in systems]), flush=True)
         if partial is not None:
-            done = {name: [t.to_json() for t in turns] for name, turns in results.items()}
-            partial.write_text(json.dumps({"partial": True, **done}))
+            so_far = {name: [t.to_json() for t in turns] for name, turns in results.items()}
+            partial.write_text(json.dumps({"partial": True, **so_far}))
     return results
 
 
@@ -347,6 +347,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--flash-attn", choices=("on", "off"), default="off")
+    parser.add_argument(
+        "--warm-start",
+        type=int,
+        default=0,
+        help="measure from this turn on; each system first gets the previous turn untimed",
+    )
     parser.add_argument("--depth", type=int, default=4, help="injection depth (messages)")
     parser.add_argument("--worker", choices=(*WORKERS, "parlor_bare"))
     return parser.parse_args(argv)
@@ -386,11 +392,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return len(vocab.tokenize(text.encode(), add_bos=False, special=True))
 
     steps = build_script(args.turns, count, args.n_ctx, args.max_tokens, args.depth)
+    primer = steps[args.warm_start - 1] if args.warm_start > 0 else None
+    steps = steps[args.warm_start :]
     names = [n for n in args.systems.split(",") if n]
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with &
     with tempfile.TemporaryDirectory() as tmp:
         systems = start_systems(names, settings, Path(tmp))
         try:
+            if primer is not None:  # untimed: the caches hold the previous turn, as in a chat
+                for system in systems:
+                    system.complete(primer.prompt, primer.seed, args.max_tokens)
             partial = Path(args.out + ".partial") if args.out else None
             results = replay(systems, steps, args.max_tokens, not args.json, partial)
             stops = probe_stop(systems, max(steps, key=lambda s: len(s.prompt)).prompt)

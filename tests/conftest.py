@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
 from app.engine.models import bundled_model_path
@@ -20,6 +14,7 @@ if TYPE_CHECKING:
     from app.engine.llamacpp import LlamaCppBackend
 
 from tests.paths import REPO_ROOT, SHARED_REFERENCE
+from tests.servers import serve_llama_cpp, serve_parlor
 
 __all__ = ["REPO_ROOT", "SHARED_REFERENCE"]
 
@@ -52,13 +47,6 @@ def smollm(smollm_path: Path) -> Iterator[LlamaCppBackend]:
     backend.close()
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def parlor_server(_isolated_home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """``python launch.py`` in a subprocess on a free port; yields its base URL.
@@ -66,44 +54,12 @@ def parlor_server(_isolated_home: Path, request: pytest.FixtureRequest) -> Itera
     Parametrize indirectly with a list of extra command-line arguments.
     """
     extra: list[str] = getattr(request, "param", [])
-    port = free_port()
-    env = {**os.environ, "PARLOR_HOME": str(_isolated_home), "PYTHONUNBUFFERED": "1"}
-    log = (_isolated_home.parent / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "launch.py",
-            "--port",
-            str(port),
-            "--threads",
-            "2",
-            "--n-ctx",
-            "2048",
-            *extra,
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(proc, base, _isolated_home.parent / "server.log")
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    log = _isolated_home.parent / "server.log"
+    yield from serve_parlor(_isolated_home, ["--threads", "2", "--n-ctx", "2048", *extra], log)
 
 
-def _wait_until_up(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"parlor exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.3)
-    pytest.fail(f"parlor did not come up:\n{log.read_text()}")
+@pytest.fixture(scope="session")
+def llama_server(smollm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server serving SmolLM2 (key LLAMA_SERVER_KEY)."""
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    yield from serve_llama_cpp(smollm_path, log)

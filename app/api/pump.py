@@ -26,7 +26,7 @@ async def pumped_events(
     """``backend.stream(generation)``'s events, produced in one worker thread.
 
     The backend's own errors are raised here.  Closing this generator early stops the
-    thread at the next event (aborting the backend if it is mid-step) and waits for it,
+    thread at the next event (cancelling this generation if it is mid-step) and waits for it,
     so the backend is free again when the close returns.
     """
     loop = asyncio.get_running_loop()
@@ -56,7 +56,7 @@ async def pumped_events(
     finally:
         stop.set()
         if not worker.done() and not finished:
-            backend.abort()
+            generation.cancel.set()
         with anyio.CancelScope(shield=True):
             await asyncio.wait({worker})
         error = None if worker.cancelled() else worker.exception()  # marks it retrieved

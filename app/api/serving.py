@@ -198,13 +198,13 @@ class OpenAIServing:
     ) -> AsyncGenerator[GenerationEvent, None]:
         """The backend's events, produced in a worker thread during this request's turn.
 
-        Ends early (the stream closed) when the client disconnects; a watcher task aborts
-        the backend if that happens during a long step such as prompt evaluation.
+        Ends early (the stream closed) when the client disconnects; a watcher task cancels
+        this request if that happens during a long step such as prompt evaluation.
         """
         async with self._gate.turn():
             if await is_disconnected():
                 return
-            watcher = asyncio.create_task(self._watch(is_disconnected, backend))
+            watcher = asyncio.create_task(self._watch(is_disconnected, generation))
             try:
                 async with aclosing(pumped_events(backend, generation)) as events:
                     async for event in events:
@@ -215,11 +215,11 @@ class OpenAIServing:
             finally:
                 watcher.cancel()
 
-    async def _watch(self, is_disconnected: DisconnectProbe, backend: Backend) -> None:
+    async def _watch(self, is_disconnected: DisconnectProbe, generation: GenerationRequest) -> None:
         while not await is_disconnected():
             await asyncio.sleep(self._poll)
-        log.info("client disconnected; aborting its generation")
-        backend.abort()
+        log.info("client disconnected; stopping its generation")
+        generation.cancel.set()  # this request's only: a UI reply beside it goes on
 
     def _error(self, exc: ParlorError) -> ErrorResponse:
         log.info("API request failed: %s", exc)

@@ -7,6 +7,7 @@ text on an existing message).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -82,6 +83,9 @@ class TurnRunner:
         self._builder = builder
         self._formats = formats
         self._presets = presets
+        #: Stop signals of the generations this runner has under way (chat replies only).
+        self._running: set[threading.Event] = set()
+        self._running_lock = threading.Lock()
 
     def context(
         self,
@@ -150,6 +154,22 @@ class TurnRunner:
             prompt_text=prompt.text,
             messages=_chat_messages(context),
         )
+        with self._running_lock:
+            self._running.add(request.cancel)
+        try:
+            yield from self._progress(backend, request, context, prompt, len(tokens))
+        finally:
+            with self._running_lock:
+                self._running.discard(request.cancel)
+
+    def _progress(
+        self,
+        backend: Backend,
+        request: GenerationRequest,
+        context: TurnContext,
+        prompt: BuiltPrompt,
+        n_prompt: int,
+    ) -> Iterator[Progress]:
         text, last_push = prompt.reply_prefix, 0.0
         for event in backend.stream(request):
             if isinstance(event, TextDelta):
@@ -157,7 +177,7 @@ class TurnRunner:
                 now = time.monotonic()
                 if now - last_push >= UPDATE_INTERVAL:
                     last_push = now
-                    yield Progress(text, prompt_tokens=len(tokens))
+                    yield Progress(text, prompt_tokens=n_prompt)
             elif isinstance(event, Finished):
                 info = _gen_info(backend, context, event)
                 yield Progress(
@@ -165,13 +185,14 @@ class TurnRunner:
                     True,
                     event.finish_reason,
                     info,
-                    prompt_tokens=len(tokens),
+                    prompt_tokens=n_prompt,
                 )
 
     def abort(self) -> None:
-        """Stop the running generation."""
-        if self._models.loaded:
-            self._models.current().abort()
+        """Stop this runner's generations (an API request on the same model goes on)."""
+        with self._running_lock:
+            for cancel in self._running:
+                cancel.set()
 
     def _lore(self, character_id: int, name: str) -> list[WIEntry]:
         book = self.stores.lorebooks.for_character(character_id)

@@ -7,6 +7,7 @@ never branch on the backend's type.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -55,6 +56,9 @@ class GenerationRequest:
     prompt_text: str | None = None
     #: The conversation as ``(role, content)`` pairs, for remote chat-completions servers.
     messages: tuple[tuple[str, str], ...] | None = None
+    #: Set it to stop this generation only (prompt processing included), whoever else
+    #: is waiting for or using the backend; one that has not started yet never starts.
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,10 @@ class Backend(Protocol):
         ...
 
     def abort(self) -> None:
-        """Stop the running generation (prompt processing included) soon."""
+        """Stop the running generation soon, whoever started it (prompt processing included).
+
+        To stop one caller's generation only, set its ``GenerationRequest.cancel``.
+        """
         ...
 
     def close(self) -> None:

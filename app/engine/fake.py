@@ -86,7 +86,7 @@ class FakeBackend:
             for chunk in chunks:
                 if self.chunk_gate is not None:
                     self.chunk_gate.wait(timeout=5)
-                if self._abort.is_set():
+                if self._abort.is_set() or request.cancel.is_set():
                     reason = "aborted"
                     break
                 delta = matcher.feed(chunk)

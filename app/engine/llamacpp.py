@@ -108,6 +108,8 @@ class LlamaCppBackend:
         self._header = header
         self._lock = threading.Lock()
         self._abort = threading.Event()
+        #: The running request's own stop signal (see ``GenerationRequest.cancel``).
+        self._cancel: threading.Event | None = None
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._pieces: dict[int, bytes] = {}
         self._token_memo: OrderedDict[tuple[str, bool, bool], tuple[int, ...]] = OrderedDict()
@@ -123,7 +125,7 @@ class LlamaCppBackend:
         self._slot = KvSlot(
             llama,
             self._arm_abort,
-            self._abort.is_set,
+            self._is_aborted,
             min_chunk=options.shift_min_chunk,
             reuse_after_insertions=options.reuse_after_insertions,
             logits_min_tokens=options.swipe_logits_min_tokens,
@@ -229,7 +231,11 @@ class LlamaCppBackend:
             raise ContextLengthExceeded(n_prompt, self._info.n_ctx)
         with self._lock:
             self._abort.clear()
-            yield from self._generate(request)
+            self._cancel = request.cancel
+            try:
+                yield from self._generate(request)
+            finally:
+                self._cancel = None
 
     def close(self) -> None:
         """Free the model and its context."""
@@ -269,7 +275,12 @@ class LlamaCppBackend:
         llama_cpp.llama_set_abort_callback(self._llama.ctx, callback, None)
 
     def _should_abort(self, _data: Any) -> bool:
-        return self._abort.is_set()
+        return self._is_aborted()
+
+    def _is_aborted(self) -> bool:
+        """Whether the running generation was told to stop (``abort`` or its ``cancel``)."""
+        cancel = self._cancel
+        return self._abort.is_set() or (cancel is not None and cancel.is_set())
 
     def _piece(self, token: int, special: bool) -> bytes:
         key = token if special else -token - 1
@@ -359,7 +370,7 @@ class _Decode:
         backend, llama = self._backend, self._backend.llama
         budget = min(self._request.max_new_tokens, llama.n_ctx() - llama.n_tokens)
         while self.n_generated < budget:
-            if backend._abort.is_set():
+            if backend._is_aborted():
                 self.finish_reason = "aborted"
                 break
             if self.first_logits is not None:
@@ -392,7 +403,6 @@ class _Decode:
         if tail:
             self.text += tail
             yield TextDelta(tail)
-
 
     def _roll_back(self, drop: int) -> None:
         """Undo the last ``drop`` tokens (the newest is not yet evaluated) and refresh logits.

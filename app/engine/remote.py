@@ -21,11 +21,14 @@ after text arrived ends with ``Finished(finish_reason="error")`` keeping the par
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import queue
+import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -51,6 +54,8 @@ DEFAULT_TIMEOUT = 120.0
 CHARS_PER_TOKEN = 4
 #: Token counts remembered per text (the prompt builder counts the same texts often).
 COUNT_CACHE_SIZE = 4096
+#: How often a waiting stream checks whether it was told to stop (seconds).
+STOP_POLL_SECONDS = 0.02
 #: llama.cpp's names for Parlor's sampler stages (``samplers`` in llama-server).
 _STAGE_NAMES = {"typical_p": "typ_p"}
 
@@ -217,7 +222,8 @@ class RemoteBackend:
             yield from self._generate(request, path, body)
 
     def abort(self) -> None:
-        """Stop the running generation at the next piece of text (the connection closes)."""
+        """Stop the running generation now, even while the server is still reading the
+        prompt: the connection is shut, which also tells the server to stop."""
         self._abort.set()
 
     def close(self) -> None:
@@ -228,18 +234,21 @@ class RemoteBackend:
         self, request: GenerationRequest, path: str, body: dict[str, Any]
     ) -> Iterator[GenerationEvent]:
         reply = _Reply(request, self._mode)
+        lines = StreamLines(self._client, f"{self._api}{path}", body, self._api)
+
+        def stopped() -> bool:
+            return self._abort.is_set() or request.cancel.is_set()
+
         try:
-            with self._client.stream("POST", f"{self._api}{path}", json=body) as response:
-                _check(response, self._api)
-                for line in response.iter_lines():
-                    if self._abort.is_set():
-                        reply.reason = "aborted"
-                        break
-                    delta = reply.feed(line)
-                    if delta:
-                        yield TextDelta(delta)
-                    if reply.done:
-                        break
+            for line in lines.read(stopped):
+                delta = reply.feed(line)
+                if delta:
+                    yield TextDelta(delta)
+                if reply.done:
+                    break
+            else:
+                if lines.stopped:
+                    reply.reason = "aborted"
                 else:
                     reply.end_of_stream(self._api)
         except httpx.TimeoutException as exc:
@@ -249,6 +258,8 @@ class RemoteBackend:
             self._fail(
                 reply, dropped if reply.received else f"cannot reach the server ({exc})", exc
             )
+        finally:
+            lines.close()
         tail = reply.flush()
         if tail:
             yield TextDelta(tail)
@@ -309,6 +320,87 @@ class RemoteBackend:
         response = self._send(method, url, **kwargs)
         _check(response, self._api)
         return response
+
+
+class StreamLines:
+    """The lines of one streamed POST, read in a thread of their own.
+
+    The reading thread may block for a long time (a server evaluating a long prompt sends
+    nothing); the caller polls, so a stop takes effect at once: :meth:`close` shuts the
+    socket, which wakes the reader and tells the server the client has gone.
+    """
+
+    def __init__(self, client: httpx.Client, url: str, body: dict[str, Any], api: str) -> None:
+        self._client, self._url, self._body, self._api = client, url, body, api
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._response: httpx.Response | None = None
+        self._closing = threading.Event()
+        self.stopped = False
+        self._thread = threading.Thread(target=self._run, name="parlor-remote-read", daemon=True)
+
+    def read(self, should_stop: Callable[[], bool]) -> Iterator[str]:
+        """Lines as they arrive; raises what the reader met; ends early once ``should_stop``."""
+        self._thread.start()
+        while True:
+            if should_stop():
+                self.stopped = True
+                return
+            try:
+                kind, value = self._queue.get(timeout=STOP_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if kind == "line":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+
+    def close(self) -> None:
+        """Stop reading: shut the connection (the reader thread then ends by itself)."""
+        self._closing.set()
+        response = self._response
+        if response is None or not self._thread.is_alive():
+            return
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _run(self) -> None:
+        try:
+            with self._client.stream("POST", self._url, json=self._body) as response:
+                self._response = response
+                if self._closing.is_set():  # stopped before the server answered
+                    return
+                _check(response, self._api)
+                for line in response.iter_lines():
+                    if self._closing.is_set():
+                        return
+                    self._queue.put(("line", line))
+            self._queue.put(("end", None))
+        except Exception as exc:  # handed to the reading caller, raised there
+            if not self._closing.is_set():
+                self._queue.put(("error", exc))
+
+
+def connect_remote(
+    base_url: str,
+    *,
+    api_key: str | None = None,
+    model: str | None = None,
+    mode: RemoteMode = "completions",
+    n_ctx: int = 8192,
+) -> RemoteBackend:
+    """A remote backend checked now (address, key, model, tokenizer), or RemoteBackendError."""
+    backend = RemoteBackend(base_url, api_key=api_key, model=model, mode=mode, n_ctx=n_ctx)
+    try:
+        backend.probe()
+    except RemoteBackendError:
+        backend.close()
+        raise
+    return backend
 
 
 def api_root(base_url: str) -> str:

@@ -16,8 +16,10 @@ from app.context import AppContext
 from app.engine.base import Backend
 from app.engine.llamacpp import gpu_offload_supported
 from app.engine.models import ModelFile, bundled_model_path, list_models
+from app.engine.remote import RemoteBackend
 from app.errors import ParlorError
 from app.settings import KvCacheType
+from app.ui.remote_panel import RemotePanel
 from app.ui.render import status_html
 
 Updates = dict[Any, Any]
@@ -37,11 +39,15 @@ def model_line(context: AppContext) -> str:
     """What is loaded, as one escaped line."""
     models = context.models
     if models.loaded:
-        info = models.current().info
+        backend = models.current()
+        info = backend.info
         text = (
             f"Model: {info.name} · {info.quantization} · {human_size(info.size_bytes)} · "
             f"context {info.n_ctx} · GPU layers {info.n_gpu_layers}"
         )
+        if isinstance(backend, RemoteBackend):
+            text = f"Remote: {info.name} at {info.path} · {info.architecture} · "
+            text += f"context {info.n_ctx}"
         return f'<div class="status">{html.escape(text)}</div>'
     if models.last_error:
         return status_html(f"No model loaded. {models.last_error}", error=True)
@@ -53,6 +59,7 @@ class ModelsPage:
 
     def __init__(self, context: AppContext) -> None:
         self.context = context
+        self.remote = RemotePanel(context)
 
     def render(self) -> None:
         """Create the components inside the current tab."""
@@ -86,6 +93,7 @@ class ModelsPage:
             self.load = gr.Button("Load", variant="primary", elem_id="parlor-model-load")
             self.unload = gr.Button("Unload", variant="stop", elem_id="parlor-model-unload")
         self.status = gr.HTML(elem_id="parlor-model-status")
+        self.remote.render(self.current, lambda: model_line(self.context))
         self._setup_events()
 
     def _gpu_layers(self) -> int:

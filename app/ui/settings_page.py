@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from app.config_file import validate_config, write_atomically
 from app.context import AppContext
 from app.errors import ParlorError
 from app.settings import CONFIG_FILE_NAME, Settings
@@ -23,28 +22,10 @@ def settings_rows(settings: Settings) -> list[list[str]]:
     rows = []
     for name, field in Settings.model_fields.items():
         value = getattr(settings, name)
-        if name == "api_key" and value:
+        if name.endswith("api_key") and value:
             value = "(set)"
         rows.append([name, "" if value is None else str(value), field.description or ""])
     return rows
-
-
-def validate_config(text: str) -> None:
-    """Check ``config.yaml`` text exactly as Parlor will read it at the next start."""
-    with tempfile.TemporaryDirectory(prefix="parlor-config-") as folder:
-        (Path(folder) / CONFIG_FILE_NAME).write_text(text, encoding="utf-8")
-        Settings.load(data_dir=Path(folder))
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 class SettingsPage:

@@ -18,7 +18,7 @@ from app.api.serving import BackendSource, OpenAIServing
 from app.engine.base import Backend
 from app.errors import ModelNotLoaded
 from app.prompt.sandbox import TemplateSandbox
-from tests.conftest import free_port
+from tests.servers import free_port
 
 
 class FixedModels:

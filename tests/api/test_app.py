@@ -10,7 +10,7 @@ from app.engine.fake import FakeBackend
 from app.engine.remote import RemoteBackend
 from app.settings import Settings
 from tests.api.live import serve_in_thread
-from tests.conftest import free_port
+from tests.servers import free_port
 
 
 def test_routes_sit_beside_the_gradio_ui() -> None:

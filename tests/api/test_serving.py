@@ -36,17 +36,12 @@ def client(url: str, key: str = "unused") -> openai.OpenAI:
 
 
 class CountingBackend(FakeBackend):
-    """A fake that is slow per chunk and records aborts, pieces produced and closing."""
+    """A fake that is slow per chunk and records the pieces produced and closing."""
 
     def __init__(self) -> None:
         super().__init__()
         self.produced = 0
-        self.aborts = 0
         self.closed = threading.Event()
-
-    def abort(self) -> None:
-        self.aborts += 1
-        super().abort()
 
     def stream(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
         try:
@@ -125,17 +120,23 @@ def test_client_disconnect_stops_the_generation() -> None:
 
 
 class SlowPromptBackend(FakeBackend):
-    """Spends up to 20 s "evaluating the prompt" unless aborted, like llama.cpp does."""
+    """Spends up to 20 s "evaluating the prompt" unless cancelled, like llama.cpp does.
+
+    A backend-wide ``abort`` would also stop a UI reply on the same model: it must not be
+    what the API uses.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.aborted = threading.Event()
+        self.backend_wide_aborts = 0
 
     def abort(self) -> None:
-        self.aborted.set()
+        self.backend_wide_aborts += 1
 
     def stream(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
-        self.aborted.wait(20)
+        if request.cancel.wait(20):
+            self.aborted.set()
         yield Finished("aborted", "", GenerationStats(1, 0, 0, 0, 0.0, 0.0, 0))
 
 
@@ -148,6 +149,7 @@ def test_disconnect_during_prompt_evaluation_aborts_it() -> None:
             httpx.post(f"{url}/v1/chat/completions", json=body, timeout=0.5)
         assert backend.aborted.wait(5)
     assert time.monotonic() - started < 6
+    assert backend.backend_wide_aborts == 0
 
 
 def test_full_queue_answers_429() -> None:

@@ -182,9 +182,13 @@ def test_api_character_prompts_render_like_the_ui(context: AppContext, fake: Fak
     prompts = context.character_prompts
     assert prompts is not None
     rendered = prompts.render_for_api(
-        "hesper", "Stheno",
-        [ApiMessage("user", "Status?", name="Ada"), ApiMessage("assistant", "Nominal."),
-         ApiMessage("user", "Good.", name="Ada")],
+        "hesper",
+        "Stheno",
+        [
+            ApiMessage("user", "Status?", name="Ada"),
+            ApiMessage("assistant", "Nominal."),
+            ApiMessage("user", "Good.", name="Ada"),
+        ],
     )
     assert "Ada: Status?" in rendered.prompt_text and rendered.prompt_text.endswith("HESPER:")
     assert "\nAda:" in rendered.stop

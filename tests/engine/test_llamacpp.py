@@ -128,12 +128,56 @@ def test_stop_during_prompt_processing(smollm: LlamaCppBackend) -> None:
     assert after == cold
 
 
+def _finish_in_thread(
+    backend: LlamaCppBackend, request: GenerationRequest
+) -> tuple[threading.Thread, list[Finished]]:
+    """Stream ``request`` in a thread (it waits for the backend's lock); collect its end."""
+    ends: list[Finished] = []
+
+    def run() -> None:
+        ends.extend(e for e in backend.stream(request) if isinstance(e, Finished))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, ends
+
+
+def test_cancel_stops_only_its_own_request(smollm: LlamaCppBackend) -> None:
+    """An API client that leaves must not stop a UI reply on the same model, nor back."""
+    tokens = smollm.tokenize(CHATML.format("Tell me about the sea."))
+    endless = SamplerSettings(temperature=0, ban_eos=True)
+    running = GenerationRequest(tokens, endless, max_new_tokens=12)
+    waiting = GenerationRequest(tokens, endless, max_new_tokens=5)
+    events = smollm.stream(running)
+    assert isinstance(next(events), TextDelta)  # ``running`` now holds the model
+    thread, ends = _finish_in_thread(smollm, waiting)
+    running.cancel.set()
+    stopped = [e for e in events if isinstance(e, Finished)][-1]
+    thread.join(60)
+    assert stopped.finish_reason == "aborted" and stopped.stats.completion_tokens < 12
+    assert ends[0].finish_reason == "length" and ends[0].stats.completion_tokens == 5
+
+    # The other way round: the waiting request is cancelled; the running one is untouched.
+    running, waiting = (GenerationRequest(tokens, endless, max_new_tokens=n) for n in (6, 5))
+    events = smollm.stream(running)
+    first = next(events)
+    thread, ends = _finish_in_thread(smollm, waiting)
+    waiting.cancel.set()
+    done = [e for e in events if isinstance(e, Finished)][-1]
+    thread.join(60)
+    assert isinstance(first, TextDelta)
+    assert done.finish_reason == "length" and done.stats.completion_tokens == 6
+    assert ends[0].finish_reason == "aborted" and ends[0].stats.completion_tokens == 0
+
+
 def test_banned_strings_never_appear(smollm: LlamaCppBackend) -> None:
     prompt = CHATML.format("What is the capital of France?")
     free, _, _ = generate(smollm, prompt, sampler={"temperature": 0}, max_new_tokens=24)
     assert "Paris" in free
     banned, done, deltas = generate(
-        smollm, prompt, max_new_tokens=24,
+        smollm,
+        prompt,
+        max_new_tokens=24,
         sampler={"temperature": 0, "banned_strings": ("paris", "capital of")},
     )
     assert "paris" not in banned.lower() and "capital of" not in banned.lower()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import subprocess
-import sys
-import time
+import re
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,12 @@ from app.engine.remote import RemoteBackend, RemoteRateLimited, api_root
 from app.engine.sampling import SamplerSettings
 from app.errors import RemoteBackendError
 from tests.api.live import FixedModels, api_app, serve_in_thread
-from tests.conftest import free_port
+from tests.servers import LLAMA_SERVER_KEY, free_port
 
 if TYPE_CHECKING:
     from app.engine.llamacpp import LlamaCppBackend
 
-KEY = "remote-test-key"
+KEY = LLAMA_SERVER_KEY
 CHATML = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
 GREEDY = SamplerSettings(temperature=0)
 
@@ -42,41 +43,6 @@ def run(backend: RemoteBackend, request: GenerationRequest) -> tuple[list[str], 
 
 
 # -- against `python -m llama_cpp.server` ----------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def llama_server(smollm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llama-cpp-python's OpenAI-compatible server on a free port, serving SmolLM2."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    args = ["--model", str(smollm_path), "--host", "127.0.0.1", "--port", str(port)]
-    args += ["--n_ctx", "2048", "--n_threads", "2", "--n_threads_batch", "2"]
-    args += ["--api_key", KEY, "--verbose", "False"]
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", *args], stdout=log, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(proc, base, log_path)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def _wait_until_up(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    headers = {"Authorization": f"Bearer {KEY}"}
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/v1/models", headers=headers, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.3)
-    pytest.fail(f"llama_cpp.server did not come up:\n{log.read_text()}")
 
 
 @pytest.mark.model
@@ -288,6 +254,58 @@ def test_local_stop_strings_and_abort() -> None:
         backend.abort()
     last = events[-1]
     assert isinstance(last, Finished) and last.finish_reason == "aborted" and last.text == "a"
+
+
+class SilentServer:
+    """A real HTTP server that answers a streamed POST with headers, then says nothing
+    (a server still evaluating a long prompt); it notes when the client hangs up."""
+
+    def __init__(self) -> None:
+        self.answered = threading.Event()
+        self.client_left = threading.Event()
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self._sock.accept()
+        with conn:
+            conn.settimeout(30)
+            received = b""
+            while b"\r\n\r\n" not in received:  # the whole request, then the answer
+                received += conn.recv(65536)
+            head, _, body = received.partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            while len(body) < length:
+                body += conn.recv(65536)
+            status = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            conn.sendall(f"{status}Transfer-Encoding: chunked\r\n\r\n".encode())
+            self.answered.set()
+            with contextlib.suppress(OSError):  # a reset also means the client left
+                while conn.recv(65536):
+                    pass
+            self.client_left.set()  # end of file (or reset): the client shut the connection
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def test_stop_while_the_server_is_still_reading_the_prompt() -> None:
+    server = SilentServer()
+    backend = RemoteBackend(server.url, timeout=60)
+    request = GenerationRequest([0], prompt_text="a very long prompt")
+    ends: list[GenerationEvent] = []
+    worker = threading.Thread(target=lambda: ends.extend(backend.stream(request)))
+    worker.start()
+    assert server.answered.wait(10)
+    request.cancel.set()
+    worker.join(10)
+    assert not worker.is_alive(), "the stop waited for the server's next chunk"
+    assert len(ends) == 1 and isinstance(ends[0], Finished)
+    assert ends[0].finish_reason == "aborted" and ends[0].text == ""
+    assert server.client_left.wait(10), "the server was not told that the client left"
+    backend.close()
+    server.close()
 
 
 def test_tokenizer_fallback_is_an_estimate() -> None:

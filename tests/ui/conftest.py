@@ -10,14 +10,10 @@ machine) and adds ``Long`` (300 tokens, EOS banned) for the stop tests.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -26,8 +22,8 @@ from app.engine.base import GenerationEvent, GenerationRequest
 from app.engine.fake import FakeBackend
 from app.settings import Settings
 from app.ui.app import UiBundle, build_ui
-from tests.conftest import free_port
-from tests.paths import REPO_ROOT, SILLYTAVERN
+from tests.paths import SILLYTAVERN
+from tests.servers import serve_parlor
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -131,35 +127,5 @@ def live_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def live_server(live_home: Path) -> Iterator[str]:
     """``python launch.py`` with the bundled model, shared by one test module."""
-    yield from _serve(live_home, ["--threads", "2", "--n-ctx", "2048"])
-
-
-def _serve(home: Path, extra: Sequence[str]) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "PARLOR_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    log_path = home.parent / f"{home.name}-server.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "launch.py", "--port", str(port), *extra],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(proc, base, log_path)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
-def _wait_until_up(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"parlor exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.3)
-    pytest.fail(f"parlor did not come up:\n{log.read_text()}")
+    log = live_home.parent / f"{live_home.name}-server.log"
+    yield from serve_parlor(live_home, ["--threads", "2", "--n-ctx", "2048"], log)

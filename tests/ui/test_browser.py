@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Dialog, Locator, Page, expect
 
+from tests.servers import LLAMA_SERVER_KEY
 from tests.ui.conftest import card_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
@@ -274,3 +275,33 @@ def test_two_tabs_keep_their_own_chat_across_reloads(page: Page, live_server: st
         expect(tab.locator(f"{CHAT} > .msg")).not_to_have_count(0)
         assert tab.url == urls[name]
     other.close()
+
+
+def test_chat_on_a_remote_server_chosen_on_the_models_page(
+    page: Page, live_server: str, llama_server: str
+) -> None:
+    page.goto(live_server)
+    open_tab(page, "Models")
+    page.get_by_text("Remote server (OpenAI-compatible)").click()
+    page.locator("#parlor-remote-url textarea").fill(llama_server)
+    page.locator("#parlor-remote-key input").fill(LLAMA_SERVER_KEY)
+    page.locator("#parlor-remote-connect").click()
+    expect(page.locator("#parlor-remote-status")).to_contain_text("Connected", timeout=60_000)
+    expect(page.locator("#parlor-model")).to_contain_text("Remote:")
+    expect(page.locator("#parlor-model")).to_contain_text(f"at {llama_server}/v1")
+
+    open_tab(page, "Chat")
+    page.locator("#parlor-character input").click()
+    page.get_by_role("option", name="Basil Thorne", exact=True).click()
+    expect(page.locator("#parlor-header")).to_contain_text("Basil Thorne")
+    choose_preset(page, "Universal-Light")  # the live server's 16-token replies
+    send(page, "Good morning, Mr Thorne!")
+    wait_done(page)
+    expect(page.locator(f"{CHAT} > .msg-user").last).to_contain_text("Good morning")
+    assert page.locator(f"{LAST} .msg-body").inner_text().strip()
+    page.locator(f"{LAST} .msg-info summary").click()
+    expect(page.locator(f"{LAST} .msg-info")).to_contain_text("complete")
+
+    open_tab(page, "Models")  # back to the local model for whatever runs next
+    page.locator("#parlor-model-load").click()
+    expect(page.locator("#parlor-model")).to_contain_text("GPU layers", timeout=60_000)

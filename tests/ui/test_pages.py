@@ -12,12 +12,15 @@ import pytest
 from PIL import Image
 
 from app.cards import read_card
+from app.config_file import validate_config
 from app.context import AppContext
 from app.engine.models import bundled_model_path
+from app.engine.remote import RemoteBackend
+from app.settings import Settings
 from app.ui.app import UiBundle
 from app.ui.library_page import join_greetings, matches, split_greetings, split_tags
 from app.ui.lorebooks_page import edited_entry
-from app.ui.settings_page import validate_config
+from tests.servers import LLAMA_SERVER_KEY
 from tests.ui.conftest import card_file
 
 
@@ -198,6 +201,34 @@ def test_models_page_loads_and_unloads_the_bundled_model(ui: UiBundle,
     assert info.n_ctx == 512 and "Q4_1" in done[page.current]
     page.unload_model()
     assert not context.models.loaded
+
+
+@pytest.mark.model
+def test_models_page_connects_to_a_remote_server(
+    ui: UiBundle, context: AppContext, llama_server: str
+) -> None:
+    page, remote = ui.pages.models, ui.pages.models.remote
+    local = context.models.current()
+    refused = remote.connect_remote(llama_server, "wrong-key", "", "completions", True)
+    assert "refused the API key" in refused[remote.status]
+    assert context.models.current() is local  # a failed connection changes nothing
+    assert not (context.settings.data_dir / "config.yaml").exists()
+
+    done = remote.connect_remote(f"{llama_server}/v1", LLAMA_SERVER_KEY, "", "chat", True)
+    backend = context.models.current()
+    assert isinstance(backend, RemoteBackend) and backend.mode == "chat"
+    assert "Connected" in done[remote.status] and "config.yaml" in done[remote.status]
+    assert "Remote:" in done[page.current] and llama_server in done[page.current]
+    saved = Settings.load(data_dir=context.settings.data_dir)
+    assert (saved.remote_url, saved.remote_mode) == (f"{llama_server}/v1", "chat")
+    assert saved.remote_api_key == LLAMA_SERVER_KEY and saved.remote_model is None
+
+    character = context.stores.characters.list_characters()[0]
+    chat = context.chat.new_chat(character.id)
+    *_, reply = context.chat.send(chat.id, "Hello there!")
+    assert reply.done and reply.finish_reason in ("stop", "length") and reply.text.strip()
+    assert reply.message is not None and reply.message.gen_info is not None
+    assert reply.message.gen_info.model == backend.info.name
 
 
 class _NoProgress(gr.Progress):
