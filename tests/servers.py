@@ -80,6 +80,15 @@ def _wait_until_up(
     pytest.fail(f"{name} did not come up:\n{log.read_text()}")
 
 
+def run_parlor(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m app ARGS`` with ``home`` as its data folder, to completion."""
+    env = {**os.environ, "PARLOR_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=timeout,
+    )  # fmt: skip
+
+
 def serve_parlor(home: Path, extra: Sequence[str], log_path: Path) -> Iterator[str]:
     """``python launch.py`` with ``home`` as its data folder; yields its base URL."""
     port = free_port()

@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.paths import REPO_ROOT
-
-
-def run_parlor(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PARLOR_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-        timeout=60,
-    )
+from tests.servers import run_parlor
 
 
 def test_help_lists_the_commands(_isolated_home: Path) -> None:
-    done = run_parlor("--help", home=_isolated_home)
+    done = run_parlor(_isolated_home, "--help")
     assert done.returncode == 0
     for command in ("serve", "import", "export", "list", "prompt"):
         assert command in done.stdout
 
 
 def test_serve_help_shows_every_flag(_isolated_home: Path) -> None:
-    done = run_parlor("serve", "--help", home=_isolated_home)
+    done = run_parlor(_isolated_home, "serve", "--help")
     for flag in (
         "--model",
         "--models-dir",
@@ -53,7 +38,7 @@ def test_serve_help_shows_every_flag(_isolated_home: Path) -> None:
 
 
 def test_bad_setting_is_one_line_without_traceback(_isolated_home: Path) -> None:
-    done = run_parlor("--port", "0", home=_isolated_home)
+    done = run_parlor(_isolated_home, "--port", "0")
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0
     assert done.stderr.startswith("parlor: error: --port")
@@ -63,7 +48,7 @@ def test_bad_setting_is_one_line_without_traceback(_isolated_home: Path) -> None
 def test_broken_config_file_is_one_line(_isolated_home: Path) -> None:
     _isolated_home.mkdir(parents=True)
     (_isolated_home / "config.yaml").write_text("- a list\n")
-    done = run_parlor("serve", home=_isolated_home)
+    done = run_parlor(_isolated_home, "serve")
     assert done.returncode == 1
     assert done.stderr.strip() == (
         f"parlor: error: {_isolated_home / 'config.yaml'}: must be a mapping of setting: value"

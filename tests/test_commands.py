@@ -3,44 +3,30 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from app.cards import read_card
 from tests.paths import REPO_ROOT, SILLYTAVERN
-
-
-def parlor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PARLOR_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-        timeout=300,
-    )
+from tests.servers import run_parlor
 
 
 def test_first_run_lists_the_starter_cast_and_bundled_things(_isolated_home: Path) -> None:
-    characters = parlor(_isolated_home, "list", "characters")
+    characters = run_parlor(_isolated_home, "list", "characters")
     assert characters.returncode == 0
     names = [line.split("\t")[1].split("  [")[0] for line in characters.stdout.splitlines()]
     assert names == ["Basil Thorne", "HESPER", "Ysolde Marrow"]
-    presets = parlor(_isolated_home, "list", "presets").stdout.split()
+    presets = run_parlor(_isolated_home, "list", "presets").stdout.split()
     assert {"Euryale", "Stheno", "Deterministic"} <= set(presets)
-    templates = parlor(_isolated_home, "list", "templates").stdout.splitlines()
+    templates = run_parlor(_isolated_home, "list", "templates").stdout.splitlines()
     assert "Llama-3-Instruct-Names" in templates and "ChatML" in templates
-    models = parlor(_isolated_home, "list", "models").stdout
+    models = run_parlor(_isolated_home, "list", "models").stdout
     assert "SmolLM2-135M-Instruct.Q4_1.gguf" in models and "(bundled)" in models
 
 
 def test_importing_a_sillytavern_folder(_isolated_home: Path) -> None:
-    done = parlor(_isolated_home, "import", str(SILLYTAVERN))
+    done = run_parlor(_isolated_home, "import", str(SILLYTAVERN))
     lines = done.stdout.splitlines()
     imported = [line for line in lines if line.startswith("imported")]
     failed = [line for line in lines if line.startswith("failed")]
@@ -50,9 +36,9 @@ def test_importing_a_sillytavern_folder(_isolated_home: Path) -> None:
     assert kinds == {"card", "lorebook", "preset", "template"}
     assert any("'Seraphina'" in line for line in imported)
     assert "[####" in done.stderr  # progress bar for folders
-    listed = parlor(_isolated_home, "list", "characters").stdout
+    listed = run_parlor(_isolated_home, "list", "characters").stdout
     assert "Seraphina" in listed
-    assert "Llama 3 Instruct" in parlor(_isolated_home, "list", "templates").stdout
+    assert "Llama 3 Instruct" in run_parlor(_isolated_home, "list", "templates").stdout
 
 
 def test_a_broken_file_fails_alone_with_one_line(_isolated_home: Path, tmp_path: Path) -> None:
@@ -60,7 +46,7 @@ def test_a_broken_file_fails_alone_with_one_line(_isolated_home: Path, tmp_path:
     folder.mkdir()
     (folder / "broken.png").write_bytes(b"not a png at all")
     (folder / "good.json").write_text(json.dumps({"name": "Tess", "first_mes": "Hi!"}))
-    done = parlor(_isolated_home, "import", str(folder))
+    done = run_parlor(_isolated_home, "import", str(folder))
     assert done.returncode == 1
     assert f"failed: {folder / 'broken.png'}: " in done.stdout
     assert "imported card 'Tess'" in done.stdout
@@ -70,7 +56,7 @@ def test_a_broken_file_fails_alone_with_one_line(_isolated_home: Path, tmp_path:
 def test_export_character_round_trips(_isolated_home: Path, tmp_path: Path) -> None:
     for fmt in ("png", "json", "charx"):
         out = tmp_path / f"ysolde.{fmt}"
-        done = parlor(
+        done = run_parlor(
             _isolated_home, "export", "character", "Ysolde Marrow", "--format", fmt, "-o", str(out)
         )
         assert done.returncode == 0, done.stderr
@@ -84,17 +70,17 @@ def test_export_character_round_trips(_isolated_home: Path, tmp_path: Path) -> N
 
 def test_export_preset_and_unknown_names(_isolated_home: Path, tmp_path: Path) -> None:
     out = tmp_path / "euryale.json"
-    assert parlor(_isolated_home, "export", "preset", "Euryale", "-o", str(out)).returncode == 0
+    assert run_parlor(_isolated_home, "export", "preset", "Euryale", "-o", str(out)).returncode == 0
     data = json.loads(out.read_text())
     assert data["temp"] == 1.17 and data["min_p"] == 0.075 and data["rep_pen"] == 1.1
-    missing = parlor(_isolated_home, "export", "character", "Nobody", "-o", str(out))
+    missing = run_parlor(_isolated_home, "export", "character", "Nobody", "-o", str(out))
     assert missing.returncode == 1
     assert missing.stderr.strip() == "parlor: error: no character named 'Nobody'"
 
 
 @pytest.mark.model
 def test_prompt_prints_the_exact_prompt(_isolated_home: Path) -> None:
-    done = parlor(
+    done = run_parlor(
         _isolated_home,
         "prompt",
         "--character",
@@ -152,11 +138,11 @@ def test_sillytavern_chat_import_and_export(_isolated_home: Path, tmp_path: Path
     ]
     source = tmp_path / "HESPER - first.jsonl"
     source.write_text("\n".join(json.dumps(x, separators=(",", ":")) for x in [header, *messages]))
-    done = parlor(_isolated_home, "import", str(source))
+    done = run_parlor(_isolated_home, "import", str(source))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "imported chat" in done.stdout
     out = tmp_path / "export"
-    exported = parlor(_isolated_home, "export", "chats", "HESPER", "-o", str(out))
+    exported = run_parlor(_isolated_home, "export", "chats", "HESPER", "-o", str(out))
     assert exported.returncode == 0, exported.stderr
     files = sorted(out.glob("*.jsonl"))
     assert len(files) == 1
@@ -166,5 +152,5 @@ def test_sillytavern_chat_import_and_export(_isolated_home: Path, tmp_path: Path
     assert back[2]["mes"] == "Where am I?" and back[2]["extra"] == {"note": 1}
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(header) + "\n{not json\n")
-    failed = parlor(_isolated_home, "import", str(bad))
+    failed = run_parlor(_isolated_home, "import", str(bad))
     assert failed.returncode == 1 and f"{bad}:2" in failed.stdout

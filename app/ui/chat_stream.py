@@ -18,7 +18,7 @@ import gradio as gr
 
 from app.chat.turns import Progress
 from app.errors import ParlorError
-from app.storage.types import Role
+from app.storage.types import Message, Role
 from app.ui.chat_base import ChatBase, Updates
 from app.ui.render import EARLIER_STEP, ChatNames, status_html
 from app.ui.state import Selection
@@ -114,12 +114,10 @@ class ChatStreaming(ChatBase):
         if sel.chat_id is None:
             return
         try:
-            view = self.reader.view(sel.chat_id)
-            names = self.reader.names(view.chat)
+            last, names = self._last_message(sel.chat_id)
         except ParlorError as exc:
             yield self.error(exc)
             return
-        last = view.messages[-1].message if view.messages else None
         hide = last.id if last is not None and last.role != Role.USER else None
         yield from self._stream(self.service.regenerate(sel.chat_id), sel, names, hide=hide)
 
@@ -128,18 +126,22 @@ class ChatStreaming(ChatBase):
         if sel.chat_id is None:
             return
         try:
-            view = self.reader.view(sel.chat_id)
-            names = self.reader.names(view.chat)
+            last, names = self._last_message(sel.chat_id)
         except ParlorError as exc:
             yield self.error(exc)
             return
-        last = view.messages[-1].message if view.messages else None
         if last is None or last.role == Role.USER:
             yield {self.status: status_html("There is no reply to continue.", error=True)}
             return
         yield from self._stream(
             self.service.continue_reply(sel.chat_id), sel, names, hide=last.id, start=last.content
         )
+
+    def _last_message(self, chat_id: int) -> tuple[Message | None, ChatNames]:
+        """The chat's last shown message (None in an empty chat) and its names."""
+        view = self.reader.view(chat_id)
+        last = view.messages[-1].message if view.messages else None
+        return last, self.reader.names(view.chat)
 
     def impersonate(self, sel: Selection) -> Iterator[Updates]:
         """Write the user's next message into the input box (nothing is stored)."""
