@@ -6,8 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.api.characters import CharacterPrompts
-from app.chat.api_prompts import ApiCharacterPrompts
+from app.chat.api_prompts import ApiCharacterPrompts, CharacterPrompts
 from app.chat.chatfiles import ChatFiles
 from app.chat.imports import load_user_templates
 from app.chat.library import CharacterLibrary

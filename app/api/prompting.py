@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from app.api.characters import ApiMessage, CharacterPrompts
 from app.api.errors import UnavailableFeature
 from app.api.grammar import grammar_for
 from app.api.protocol import ChatCompletionRequest, ChatMessage, CompletionRequest, SamplingRequest
+from app.chat.api_prompts import ApiMessage, CharacterPrompts
 from app.engine.base import Backend, GenerationRequest, ModelInfo
 from app.engine.sampling import SamplerSettings
 from app.errors import ContextLengthExceeded, InputError

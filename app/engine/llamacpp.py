@@ -396,6 +396,8 @@ class _Decode:
             if self._stop.stopped:
                 self.finish_reason = "stop"
                 break
+            if self.n_generated >= budget:
+                break  # nothing samples after the last token: evaluating it is waste
             llama.eval([token])
         # At the end nothing can be rolled back: release what the guard held.
         rest = self._guard.flush() + self._utf8.decode(b"", final=True)

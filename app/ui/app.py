@@ -10,7 +10,7 @@ import gradio as gr
 from app.context import AppContext
 from app.ui.assets import CSS, PAGE_JS
 from app.ui.chat_page import ChatPage
-from app.ui.library_page import LIBRARY_QUEUE, LibraryPage
+from app.ui.library_page import LibraryPage
 from app.ui.lorebooks_page import LorebooksPage
 from app.ui.models_page import ModelsPage
 from app.ui.personas_page import PersonasPage
@@ -90,17 +90,19 @@ def _wire_tabs(pages: Pages, tabs: dict[str, Any], tab_set: Any) -> None:
     )
     tabs["characters"].select(
         library.refresh, [library.selected, library.search, library.tag_filter],
-        library.outputs(), **hidden, **LIBRARY_QUEUE,
+        library.outputs(), **hidden, **library.QUEUE,
     )  # fmt: skip
     tabs["personas"].select(
-        pages.personas.refresh, [pages.personas.selected], pages.personas.outputs(), **hidden
-    )
+        pages.personas.refresh, [pages.personas.selected], pages.personas.outputs(),
+        **hidden, **pages.personas.QUEUE,
+    )  # fmt: skip
     tabs["lorebooks"].select(
-        pages.lorebooks.refresh, [pages.lorebooks.book], pages.lorebooks.outputs(), **hidden
-    )
+        pages.lorebooks.refresh, [pages.lorebooks.book], pages.lorebooks.outputs(),
+        **hidden, **pages.lorebooks.QUEUE,
+    )  # fmt: skip
     tabs["presets"].select(
         pages.presets.refresh, [pages.presets.preset, pages.presets.format],
-        pages.presets.outputs(), **hidden,
+        pages.presets.outputs(), **hidden, **pages.presets.QUEUE,
     )  # fmt: skip
     tabs["models"].select(
         pages.models.refresh, None, [pages.models.table, pages.models.choice,

@@ -186,7 +186,7 @@ class ChatBase:
                 self.title_box: "",
             }
             return updates, shown
-        view = self.reader.view(sel.chat_id)
+        view = self.service.view(sel.chat_id)
         names = self.reader.names(view.chat)
         patch, shown = self.html.patch(view, names, before, earlier=earlier)
         updates = {

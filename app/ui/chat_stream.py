@@ -139,7 +139,7 @@ class ChatStreaming(ChatBase):
 
     def _last_message(self, chat_id: int) -> tuple[Message | None, ChatNames]:
         """The chat's last shown message (None in an empty chat) and its names."""
-        view = self.reader.view(chat_id)
+        view = self.service.view(chat_id)
         last = view.messages[-1].message if view.messages else None
         return last, self.reader.names(view.chat)
 

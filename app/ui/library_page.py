@@ -6,6 +6,7 @@ import html
 import json
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,14 +19,11 @@ from app.storage.types import CharacterSummary
 from app.ui.assets import GRID_JS
 from app.ui.images import avatar_image, image_to_png
 from app.ui.render import status_html, text_list_html
-from app.ui.state import Thumbnails
+from app.ui.state import Thumbnails, page_queue
 
 Updates = dict[Any, Any]
 #: A line holding only this separates greetings in one text box.
 GREETING_SEPARATOR: Final = "<NEXT>"
-#: One queue for this page's events and its tab refresh, so they land in the order sent
-#: (a slow refresh can no longer overwrite the card an import just selected).
-LIBRARY_QUEUE: Final[dict[str, Any]] = {"concurrency_id": "library", "concurrency_limit": 1}
 CARD_FILE_TYPES: Final = [".png", ".json", ".charx", ".yaml", ".yml"]
 #: (card field, label, lines) of the plain text fields, in the editor's order.
 TEXT_FIELDS: Final = (
@@ -84,6 +82,9 @@ def _text_box(key: str, label: str, lines: int) -> Any:
 
 class LibraryPage:
     """Components and handlers of the Characters page."""
+
+    #: One queue for the page's events and its tab refresh (see ``page_queue``).
+    QUEUE: Final[Mapping[str, Any]] = page_queue("characters")
 
     def __init__(self, context: AppContext, thumbnails: Thumbnails) -> None:
         self.context = context
@@ -194,11 +195,11 @@ class LibraryPage:
 
     def _setup_events(self) -> None:
         common: dict[str, Any] = {
-            "outputs": self.outputs(), "show_progress": "hidden", **LIBRARY_QUEUE,
+            "outputs": self.outputs(), "show_progress": "hidden", **self.QUEUE,
         }  # fmt: skip
         filters = [self.search, self.tag_filter, self.selected]
         for box in (self.search, self.tag_filter):
-            box.change(self.filter, filters, [self.grid], show_progress="hidden", **LIBRARY_QUEUE)
+            box.change(self.filter, filters, [self.grid], show_progress="hidden", **self.QUEUE)
         self.grid.click(self.select, [self.search, self.tag_filter], **common)
         self.upload.upload(self.import_files, [self.upload, self.search, self.tag_filter], **common)
         self.avatar.upload(lambda: True, None, [self.avatar_new], show_progress="hidden")

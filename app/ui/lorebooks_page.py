@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -12,6 +13,7 @@ from app.errors import InputError, ParlorError
 from app.storage.types import JSONDict, Lorebook, LorebookEntry
 from app.ui.library_page import split_tags
 from app.ui.render import status_html
+from app.ui.state import page_queue
 
 Updates = dict[Any, Any]
 POSITIONS: Final = [
@@ -82,6 +84,9 @@ def new_entry(uid: int) -> JSONDict:
 class LorebooksPage:
     """Components and handlers of the Lorebooks page."""
 
+    #: One queue for the page's events and its tab refresh (see ``page_queue``).
+    QUEUE: Final[Mapping[str, Any]] = page_queue("lorebooks")
+
     _EDITOR_KEYS: Final = (
         "keys", "secondary", "comment", "content", "constant", "enabled", "logic", "order",
         "position", "depth", "probability",
@@ -139,7 +144,11 @@ class LorebooksPage:
         return [self.book, self.table, self.entry, self.status, self.upload, *self.editor()]
 
     def _setup_events(self) -> None:
-        common: dict[str, Any] = {"outputs": self.outputs(), "show_progress": "hidden"}
+        common: dict[str, Any] = {
+            "outputs": self.outputs(),
+            "show_progress": "hidden",
+            **self.QUEUE,
+        }
         self.book.input(lambda book: self.show(book, None), [self.book], **common)
         self.entry.input(self.show, [self.book, self.entry], **common)
         self.upload.upload(self.import_world, [self.upload], **common)

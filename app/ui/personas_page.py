@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import gradio as gr
@@ -11,6 +12,7 @@ from app.errors import ParlorError
 from app.storage.types import Persona
 from app.ui.images import avatar_image, image_to_png
 from app.ui.render import status_html
+from app.ui.state import page_queue
 
 Updates = dict[Any, Any]
 #: SillyTavern's persona description positions.
@@ -25,6 +27,9 @@ POSITIONS: Final = [
 
 class PersonasPage:
     """Components and handlers of the Personas page."""
+
+    #: One queue for the page's events and its tab refresh (see ``page_queue``).
+    QUEUE: Final[Mapping[str, Any]] = page_queue("personas")
 
     def __init__(self, context: AppContext) -> None:
         self.context = context
@@ -68,7 +73,11 @@ class PersonasPage:
         ]  # fmt: skip
 
     def _setup_events(self) -> None:
-        common: dict[str, Any] = {"outputs": self.outputs(), "show_progress": "hidden"}
+        common: dict[str, Any] = {
+            "outputs": self.outputs(),
+            "show_progress": "hidden",
+            **self.QUEUE,
+        }
         self.listing.input(lambda pid: self.show(pid), [self.listing], **common)
         self.new.click(lambda: self.show(None, "Fill in the fields and press Save."), **common)
         self.avatar.upload(lambda: True, None, [self.avatar_new], show_progress="hidden")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import gradio as gr
 import yaml
@@ -18,6 +19,7 @@ from app.presets.sillytavern import import_sillytavern
 from app.prompt.formats import PromptFormat
 from app.prompt.st_import import import_st_file
 from app.ui.render import status_html, text_list_html
+from app.ui.state import page_queue
 
 Updates = dict[Any, Any]
 
@@ -47,6 +49,9 @@ def format_from_json(text: str) -> PromptFormat:
 
 class PresetsPage:
     """Components and handlers of the Presets & templates page."""
+
+    #: One queue for the page's events and its tab refresh (see ``page_queue``).
+    QUEUE: Final[Mapping[str, Any]] = page_queue("presets")
 
     def __init__(self, context: AppContext) -> None:
         self.context = context
@@ -96,7 +101,11 @@ class PresetsPage:
         ]  # fmt: skip
 
     def _setup_events(self) -> None:
-        common: dict[str, Any] = {"outputs": self.outputs(), "show_progress": "hidden"}
+        common: dict[str, Any] = {
+            "outputs": self.outputs(),
+            "show_progress": "hidden",
+            **self.QUEUE,
+        }
         self.preset.input(
             lambda name, fmt: self.show(name, fmt), [self.preset, self.format], **common
         )

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode
 
-from app.chat.service import ChatView, ShownMessage
 from app.chat.turns import Stores
-from app.storage.types import Chat, Message
+from app.storage.types import Chat
 from app.ui.images import avatar_data_url
 from app.ui.render import ChatNames, Shown
 
@@ -95,30 +95,11 @@ class Thumbnails:
 
 
 class ChatReader:
-    """Reads a chat's active path with swipe counters in two queries.
-
-    ``ChatService.view`` asks the database once per message for the swipe counter, which
-    takes seconds for a 2,000-message chat; this reads the path and the sibling groups
-    in one go and returns the same :class:`ChatView`.
-    """
+    """The names and avatars the chat pane shows beside a chat's messages."""
 
     def __init__(self, stores: Stores, thumbnails: Thumbnails) -> None:
         self._stores = stores
         self.thumbnails = thumbnails
-
-    def view(self, chat_id: int) -> ChatView:
-        """The chat as the chat pane shows it."""
-        chats = self._stores.chats
-        chat = chats.get_chat(chat_id)
-        path = chats.active_path(chat_id)
-        groups = _sibling_groups(chats.messages(chat_id)) if path else {}
-        shown = []
-        for message in path:
-            ids = groups.get(message.parent_id, [message.id])
-            index = ids.index(message.id) if message.id in ids else 0
-            shown.append(ShownMessage(message, index, len(ids)))
-        name = self._stores.characters.get(chat.character_ids[0]).name
-        return ChatView(chat, name, shown)
 
     def names(self, chat: Chat) -> ChatNames:
         """The character's and the user's names and avatars for ``chat``."""
@@ -136,9 +117,10 @@ class ChatReader:
         return ChatNames(character.name, persona.name, char_avatar, user_avatar)
 
 
-def _sibling_groups(messages: list[Message]) -> dict[int | None, list[int]]:
-    """Parent id → ids of its children in swipe order (as the repository orders them)."""
-    grouped: dict[int | None, list[tuple[int, int]]] = {}
-    for message in messages:
-        grouped.setdefault(message.parent_id, []).append((message.sibling_index, message.id))
-    return {parent: [mid for _, mid in sorted(pairs)] for parent, pairs in grouped.items()}
+def page_queue(page: str) -> Mapping[str, Any]:
+    """Event options that put ``page``'s events and its tab refresh in one queue.
+
+    Events in one queue land in the order sent: a slow tab refresh can no longer
+    overwrite what an import or a save just selected.
+    """
+    return MappingProxyType({"concurrency_id": page, "concurrency_limit": 1})

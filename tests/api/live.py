@@ -10,11 +10,11 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from app.api.characters import CharacterPrompts
 from app.api.gate import GenerationGate
 from app.api.prompting import PresetSource, RequestPlanner
 from app.api.router import create_router
 from app.api.serving import BackendSource, OpenAIServing
+from app.chat.api_prompts import CharacterPrompts
 from app.engine.base import Backend
 from app.errors import ModelNotLoaded
 from app.prompt.sandbox import TemplateSandbox

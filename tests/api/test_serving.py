@@ -13,8 +13,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from app.api.characters import ApiMessage, RenderedPrompt
 from app.api.gate import GenerationGate
+from app.chat.api_prompts import ApiMessage, RenderedPrompt
 from app.engine.base import (
     Finished,
     GenerationEvent,

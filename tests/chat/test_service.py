@@ -176,7 +176,7 @@ def test_prompt_shows_the_exact_next_prompt(context: AppContext, fake: FakeBacke
 
 
 def test_api_character_prompts_render_like_the_ui(context: AppContext, fake: FakeBackend) -> None:
-    from app.api.characters import ApiMessage
+    from app.chat.api_prompts import ApiMessage
     from app.errors import NotFound
 
     prompts = context.character_prompts

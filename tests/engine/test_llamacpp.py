@@ -57,6 +57,21 @@ def test_greedy_is_deterministic_and_streams_the_same_text(smollm: LlamaCppBacke
     assert done.stats.completion_tokens == 12 and done.finish_reason == "length"
 
 
+def test_a_reply_cut_at_its_length_leaves_its_last_token_unevaluated(
+    smollm: LlamaCppBackend,
+) -> None:
+    """Nothing samples after the last token, so it is not evaluated (as llama-server
+    does); continuing the reply still reuses everything before it."""
+    prompt = CHATML.format("Tell me a long story about a dragon.")
+    n_prompt = len(smollm.tokenize(prompt))
+    text, done, _ = generate(smollm, prompt, sampler={"temperature": 0}, max_new_tokens=12)
+    assert done.finish_reason == "length" and done.stats.completion_tokens == 12
+    assert smollm.llama.n_tokens == n_prompt + 11
+    _, more, _ = generate(smollm, prompt + text, sampler={"temperature": 0}, max_new_tokens=2)
+    assert more.stats.tokens_reused >= n_prompt + 9
+    assert more.stats.tokens_evaluated <= 3
+
+
 def test_fixed_seed_reproduces_cold_and_from_the_cache(smollm: LlamaCppBackend) -> None:
     prompt = CHATML.format("Write a line of a poem about the sea.")
     sampler = {"temperature": 1.2, "seed": 1234}

@@ -95,9 +95,13 @@ def card_file(folder: Path, name: str, **fields: object) -> Path:
 # ------------------------------------------------------------------ browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for the session."""
+    """One Chromium per test module.
+
+    Playwright's sync API keeps an event loop running while it is open; closing it with
+    each module keeps that loop from leaking into later tests that call ``asyncio.run``.
+    """
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield chromium

@@ -71,7 +71,7 @@ def test_a_new_chat_opens_with_the_greeting_and_its_alternatives(
 ) -> None:
     chat = ui.pages.chat
     sel = open_first(chat, context)
-    view = chat.reader.view(sel.chat_id or 0)
+    view = context.chat.view(sel.chat_id or 0)
     assert len(view.messages) == 1 and view.messages[0].swipe_count == 3
     updates = chat.screen(sel)
     patch = updates[chat.chat_html]
