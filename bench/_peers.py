@@ -43,6 +43,8 @@ class Settings:
     threads: int
     n_batch: int = 512
     flash_attn: bool = False
+    #: Layers offloaded to the GPU (-1: all), for every system alike.
+    n_gpu_layers: int = 0
 
 
 @dataclass
@@ -117,6 +119,7 @@ class ParlorEngine:
                 threads=settings.threads,
                 n_batch=settings.n_batch,
                 flash_attn=settings.flash_attn,
+                n_gpu_layers=settings.n_gpu_layers,
                 reuse_after_insertions=reuse_after_insertions,
             ),
         )
@@ -202,6 +205,7 @@ class PlainLlamaCpp:
             n_batch=settings.n_batch,
             n_ubatch=settings.n_batch,
             flash_attn=settings.flash_attn,
+            n_gpu_layers=settings.n_gpu_layers,
             logits_all=False,
             verbose=False,
         )
@@ -317,6 +321,8 @@ class WorkerProcess:
                 str(settings.threads),
                 "--flash-attn",
                 "on" if settings.flash_attn else "off",
+                "--n-gpu-layers",
+                str(settings.n_gpu_layers),
                 *extra,
             ],
             stdin=subprocess.PIPE,
@@ -408,6 +414,7 @@ class LlamaServer:
             "-np", "1",
             "--cache-reuse", "256",
             "-fa", "on" if settings.flash_attn else "off",
+            "-ngl", str(settings.n_gpu_layers if settings.n_gpu_layers >= 0 else 999),
             "--host", "127.0.0.1",
             "--port", str(self.port),
         ]  # fmt: skip

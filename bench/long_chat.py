@@ -348,6 +348,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--flash-attn", choices=("on", "off"), default="off")
     parser.add_argument(
+        "--n-gpu-layers", type=int, default=0, help="layers on the GPU for every system (-1: all)"
+    )
+    parser.add_argument(
         "--warm-start",
         type=int,
         default=0,
@@ -380,7 +383,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.engine.models import bundled_model_path
 
         args.model = str(bundled_model_path())
-    settings = Settings(args.model, args.n_ctx, args.threads, args.n_batch, args.flash_attn == "on")
+    settings = Settings(
+        args.model,
+        args.n_ctx,
+        args.threads,
+        args.n_batch,
+        args.flash_attn == "on",
+        args.n_gpu_layers,
+    )
     if args.worker:
         run_worker(args, settings)
         return 0
@@ -419,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     document = {**report, "ratios": ratios(report)}
     if args.out:
         Path(args.out).write_text(json.dumps(document, indent=1))
+        Path(args.out + ".partial").unlink(missing_ok=True)  # the whole run replaces it
     if args.json:
         print(json.dumps(document))
     else:
