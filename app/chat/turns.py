@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from app.cards.model import CharacterCard
 from app.chat.convert import character_info, chat_history, lore_entries, model_info, persona_info
+from app.chat.trimming import ChunkedTrim
 from app.engine.base import Backend, Finished, FinishReason, GenerationRequest, TextDelta
 from app.engine.manager import ModelManager
 from app.presets.library import PresetLibrary, default_preset_name
@@ -86,6 +87,7 @@ class TurnRunner:
         #: Stop signals of the generations this runner has under way (chat replies only).
         self._running: set[threading.Event] = set()
         self._running_lock = threading.Lock()
+        self._trim = ChunkedTrim()
 
     def context(
         self,
@@ -134,9 +136,18 @@ class TurnRunner:
         return TurnContext(chat, card, preset, request)
 
     def build(self, context: TurnContext) -> BuiltPrompt:
-        """The exact prompt text for ``context``."""
+        """The exact prompt text for ``context``.
+
+        Where the model's cache cannot shift, a stored chat's history is trimmed in
+        chunks (:class:`ChunkedTrim`) rather than a message or two every turn.
+        """
         backend = self._models.current()
-        return self._builder.build(context.request, backend.count_tokens)
+        count = backend.count_tokens
+        if backend.info.can_shift or context.chat.id <= 0:
+            return self._builder.build(context.request, count)
+        return self._trim.build(
+            context.chat.id, context.request, lambda r: self._builder.build(r, count), count
+        )
 
     def substitute(self, text: str, context: TurnContext) -> str:
         """Expand macros in user input as SillyTavern does when it is sent."""

@@ -38,6 +38,9 @@ class ModelInfo:
     size_bytes: int = 0
     quantization: str = ""
     n_gpu_layers: int = 0
+    #: Whether the KV cache can drop its oldest tokens and shift the rest; where it
+    #: cannot, the chat layer trims history in chunks.
+    can_shift: bool = True
 
 
 @dataclass(frozen=True)

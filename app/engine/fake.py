@@ -24,7 +24,7 @@ class FakeBackend:
     Tokens are Unicode code points, so counts are easy to predict in tests.
     """
 
-    def __init__(self, *, n_ctx: int = 4096, name: str = "fake") -> None:
+    def __init__(self, *, n_ctx: int = 4096, name: str = "fake", can_shift: bool = True) -> None:
         self._queue: deque[list[str]] = deque()
         self._abort = threading.Event()
         self._lock = threading.Lock()
@@ -45,6 +45,7 @@ class FakeBackend:
             eos_token_id=-1,
             eot_token_id=None,
             add_bos=False,
+            can_shift=can_shift,
         )
 
     def enqueue(self, chunks: Sequence[str]) -> None:

@@ -24,16 +24,14 @@ at least ``min_chunk`` tokens are moved, so short coincidental matches are evalu
 The last prompt token is never part of a chunk: it is always evaluated, alone, so its
 logits are fresh and a fixed seed reproduces a reply whether the prompt was cached or not.
 
-:func:`history_start` is the trimming policy for models whose cache cannot shift
-(recurrent and hybrid models): trim in chunks, down to about 70% of the budget, so that
-the prefix then stays put for many turns.  This module is pure: no llama.cpp.
+Models whose cache cannot shift are trimmed in chunks by the chat layer
+(``app.chat.trimming``).  This module is pure: no llama.cpp.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -43,8 +41,6 @@ import numpy.typing as npt
 MIN_CHUNK = 32
 #: How many chunks after a gap one plan may move (each needs a spare sequence id).
 MAX_PARKED = 3
-#: Where chunked trimming trims down to, as a share of the history budget.
-LOW_WATER = 0.7
 #: Candidate cache positions examined per k-gram (bounds the work on repetitive text).
 _MAX_CANDIDATES = 16
 _HASH_BASE = 0x9E3779B97F4A7C15
@@ -223,33 +219,3 @@ def _best_match(
         if tried == _MAX_CANDIDATES:
             break
     return best
-
-
-def history_start(
-    message_tokens: Sequence[int],
-    budget: int,
-    previous_start: int = 0,
-    *,
-    can_shift: bool,
-    low_water: float = LOW_WATER,
-) -> int:
-    """Index of the oldest history message to keep so the kept ones fit ``budget``.
-
-    ``message_tokens`` are the messages' token counts, oldest first.  A model whose
-    cache can shift trims as little as possible (the dropped head costs one shift).
-    Otherwise every trim forces a full re-evaluation, so trimming happens in chunks:
-    ``previous_start`` is kept while the messages from it still fit, and an overflow
-    trims down to ``low_water`` of the budget, leaving room for many turns.
-    """
-    n = len(message_tokens)
-    suffix_sums = [*reversed(list(accumulate(reversed(message_tokens)))), 0]
-
-    def first_fitting(limit: float) -> int:
-        return next(s for s in range(n + 1) if suffix_sums[s] <= limit)
-
-    minimal = first_fitting(budget)
-    if can_shift:
-        return minimal
-    if minimal <= previous_start <= n:
-        return previous_start
-    return first_fitting(budget * low_water)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +170,7 @@ class LlamaCppBackend:
     @property
     def info(self) -> ModelInfo:
         """The loaded model's facts."""
-        return self._info
+        return replace(self._info, can_shift=self._slot.can_shift)
 
     @property
     def llama(self) -> llama_cpp.Llama:
@@ -186,7 +186,7 @@ class LlamaCppBackend:
     def can_shift(self) -> bool:
         """Whether dropped history costs a KV shift rather than a full re-evaluation.
 
-        Where it is False, trim history in chunks (``app.engine.kvcache.history_start``).
+        Where it is False, the chat layer trims history in chunks (``app.chat.trimming``).
         """
         return self._slot.can_shift
 

@@ -262,7 +262,7 @@ class _TextAssembly:
         n_examples = len(p.examples) if settings.pin_examples else 0
         if not settings.pin_examples:
             tokens = self._fixed_tokens(pinned, chat, cycle)
-            for example in p.examples:
+            for example in p.examples[: self.req.max_examples]:
                 tokens += self.count(example)
                 if tokens >= limit:
                     break

@@ -116,7 +116,11 @@ def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:
 
 
 def _choose(
-    prepared: Prepared, renderer: _GgufRenderer, count: TokenCounter, padding: int
+    prepared: Prepared,
+    renderer: _GgufRenderer,
+    count: TokenCounter,
+    padding: int,
+    max_examples: int | None = None,
 ) -> tuple[int, int]:
     """How many example blocks to keep and how many old messages to drop."""
     limit = prepared.max_prompt
@@ -125,7 +129,7 @@ def _choose(
         text = renderer.render(_turns(prepared, n_examples, dropped)[0])
         return count(text) + padding <= limit
 
-    n_all = len(prepared.examples)
+    n_all = len(prepared.examples[:max_examples])
     if fits(n_all, 0):
         return n_all, 0
     if fits(0, 0):
@@ -169,7 +173,9 @@ def build_gguf(
 ) -> BuiltPrompt:
     """Build a prompt with the loaded model's own chat template."""
     renderer = _GgufRenderer(request, sandbox)
-    n_examples, dropped = _choose(prepared, renderer, count, request.settings.token_padding)
+    n_examples, dropped = _choose(
+        prepared, renderer, count, request.settings.token_padding, request.max_examples
+    )
     turns, msgs = _turns(prepared, n_examples, dropped)
     text = renderer.render(turns)
     bias = prepared.prompt_bias if request.generation not in ("continue", "impersonate") else ""

@@ -237,7 +237,7 @@ class Preparer:
         core = [
             Msg(m.name, m.text, m.is_user, m.narrator, m.force_avatar, "message", i)
             for i, m in enumerate(self.req.history)
-            if not m.hidden
+            if not m.hidden and i >= self.req.history_start
         ]
         if self.req.generation in ("swipe", "regenerate") and core and not core[-1].is_user:
             core.pop()

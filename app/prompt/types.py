@@ -151,6 +151,12 @@ class PromptRequest:
     pick_reroll_seed: str = ""
     lore_sticky: frozenset[str] = frozenset()
     lore_cooldown: frozenset[str] = frozenset()
+    #: History messages before this index are left out: the chat layer trims in chunks
+    #: for models whose KV cache cannot shift (see ``app.chat.trimming``).
+    history_start: int = 0
+    #: At most this many example blocks (None: as many as fit), so that a chunked trim
+    #: does not bring examples back and change the prompt's prefix.
+    max_examples: int | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.engine.base import Finished, GenerationRequest, TextDelta
-from app.engine.kvcache import Chunk, ReusePlan, history_start, plan_reuse
+from app.engine.kvcache import Chunk, ReusePlan, plan_reuse
 from app.engine.llamacpp import LlamaCppBackend, LoadOptions
 from app.engine.models import bundled_model_path
 from app.engine.sampling import SamplerSettings
@@ -114,21 +114,6 @@ def test_any_plan_is_consistent(chat: tuple[list[int], list[int]], k: int, shift
     assert covered == plan.evaluated
     assert plan.leading() + plan.parked() == plan.chunks
     assert shift or len(plan.chunks) <= 1
-
-
-def test_history_start_trims_minimally_when_the_cache_shifts() -> None:
-    sizes = [100] * 10
-    assert history_start(sizes, 650, can_shift=True) == 4
-    assert history_start(sizes, 2000, can_shift=True) == 0
-
-
-def test_history_start_trims_in_chunks_when_it_cannot_shift() -> None:
-    sizes = [100] * 10
-    start = history_start(sizes, 650, can_shift=False)
-    assert start == 6  # down to 70% of the budget: 400 <= 455
-    grown = [*sizes, 100, 100]
-    assert history_start(grown, 650, start, can_shift=False) == start  # still fits: stays
-    assert history_start([*grown, 100, 100], 650, start, can_shift=False) == 10
 
 
 def test_plan_of_empty_prompt_is_refused() -> None:
