@@ -160,7 +160,10 @@ def details_line(info: GenInfo) -> str:
         parts.append(f"{speed:.1f} tokens/s")
     if info.prompt_tokens is not None:
         reused = f", {info.tokens_reused} reused" if info.tokens_reused else ""
-        parts.append(f"prompt {info.prompt_tokens}{reused}")
+        evaluated = (
+            f", {info.tokens_evaluated} evaluated" if info.tokens_evaluated is not None else ""
+        )
+        parts.append(f"prompt {info.prompt_tokens}{reused}{evaluated}")
     if info.seed is not None:
         parts.append(f"seed {info.seed}")
     if info.preset:

@@ -140,11 +140,11 @@ def test_swipe_buttons_disable_where_there_is_nothing_to_show() -> None:
 def test_details_line_says_how_a_reply_went() -> None:
     info = GenInfo(
         model="m", preset="Short", seed=42, prompt_tokens=100, completion_tokens=12,
-        tokens_reused=90, timings={"tokens_per_s": 23.456}, finish_reason="aborted",
-        stopped=True,
+        tokens_reused=90, tokens_evaluated=10, timings={"tokens_per_s": 23.456},
+        finish_reason="aborted", stopped=True,
     )  # fmt: skip
     line = details_line(info)
-    for part in ("12 tokens", "23.5 tokens/s", "prompt 100, 90 reused", "seed 42",
+    for part in ("12 tokens", "23.5 tokens/s", "prompt 100, 90 reused, 10 evaluated", "seed 42",
                  "preset Short", "stopped"):  # fmt: skip
         assert part in line
     assert details_line(GenInfo(finish_reason="stop")).endswith("complete")
