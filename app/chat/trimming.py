@@ -47,16 +47,19 @@ class ChunkedTrim:
         """``request`` built with the chat's held start, trimming again when it overflows.
 
         Until the first message must go, the prompt is built as SillyTavern builds it.
+        A turn that keeps the held head builds the prompt once.
         """
-        minimal = build(request)
-        oldest = _oldest_kept(minimal, len(request.history))
+        n = len(request.history)
         with self._lock:
             hold = self._holds.get(chat_id)
-        if hold is not None and oldest <= hold.start < len(request.history):
+        if hold is not None and hold.start < n:
             held = build(_held(request, hold))
-            if held.examples_in_context == hold.max_examples:
+            fits = _oldest_kept(held, n) <= _first_shown(request, hold.start)
+            if fits and held.examples_in_context == hold.max_examples:
                 return held  # the head holds still
-        if oldest == 0:
+        minimal = build(request)
+        oldest = _oldest_kept(minimal, n)
+        if oldest <= _first_shown(request, 0):  # nothing had to go
             with self._lock:
                 self._holds.pop(chat_id, None)
             return minimal
@@ -82,6 +85,12 @@ class ChunkedTrim:
 
 def _held(request: PromptRequest, hold: _Hold) -> PromptRequest:
     return replace(request, history_start=hold.start, max_examples=hold.max_examples)
+
+
+def _first_shown(request: PromptRequest, start: int) -> int:
+    """Index of the first history message from ``start`` on that the prompt may show."""
+    history = request.history
+    return next((i for i in range(start, len(history)) if not history[i].hidden), len(history))
 
 
 def _oldest_kept(built: BuiltPrompt, n_history: int) -> int:
