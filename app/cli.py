@@ -1,8 +1,11 @@
 """The ``parlor`` command line: ``serve`` (default), ``import``, ``export``, ``list``, ``prompt``.
 
-``serve`` flags are generated from :class:`app.settings.Settings`, so every setting has
-exactly one flag with the same help text.  Errors are mapped here, once: a
-``ParlorError`` prints one line to stderr and exits 1; nothing prints a traceback.
+Settings flags are generated from :class:`app.settings.Settings`, so every setting has
+exactly one flag with the same help text: ``serve`` has them all, every other command
+only those of the settings it uses (its ``settings`` default, see :mod:`app.commands`).
+``serve`` holds the data folder's lock (:mod:`app.datalock`) while it runs.  Errors are
+mapped here, once: a ``ParlorError`` prints one line to stderr and exits 1; nothing
+prints a traceback.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import argparse
 import sys
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from app.datalock import DataFolderLock
 from app.errors import ParlorError
 from app.settings import Settings
 
@@ -56,22 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands)
     for name in set(commands.choices) - before:
         sub = commands.choices[name]
-        add_settings_flags(sub)
+        add_settings_flags(sub, only=sub.get_default("settings"))
         command_handler: Handler = _with_context(sub.get_default("handler"))
         sub.set_defaults(handler=command_handler)
     return parser
 
 
-def add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per settings field, typed and with the field's help text."""
+def add_settings_flags(
+    parser: argparse.ArgumentParser, *, only: Collection[str] | None = None
+) -> None:
+    """One ``--flag`` per settings field (or per field in ``only``), with its help text."""
+    group = parser.add_argument_group("settings")
     for name, field in Settings.model_fields.items():
-        if name in _NOT_FLAGS:
+        if name in _NOT_FLAGS or (only is not None and name not in only):
             continue
         flag = "--" + name.replace("_", "-")
         base = _base_type(field.annotation)
         help_text = field.description or ""
         if base is bool:
-            parser.add_argument(
+            group.add_argument(
                 flag,
                 dest=name,
                 action=argparse.BooleanOptionalAction,
@@ -80,7 +87,7 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
             )
             continue
         choices = typing.get_args(base) if typing.get_origin(base) is typing.Literal else None
-        parser.add_argument(
+        group.add_argument(
             flag,
             dest=name,
             default=None,
@@ -112,9 +119,11 @@ def _converter(base: Any) -> Callable[[str], Any]:
 
 def _serve(namespace: argparse.Namespace) -> int:
     settings = settings_from(namespace)  # bad settings fail fast, before slow imports
-    from app.server import serve  # imported late: gradio is slow to import
+    # A second server on the same folder is refused before anything slow happens.
+    with DataFolderLock(settings.data_dir).holding(port=settings.port):
+        from app.server import serve  # imported late: gradio is slow to import
 
-    serve(settings)
+        serve(settings)
     return 0
 
 

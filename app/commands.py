@@ -1,23 +1,50 @@
 """The ``parlor import / export / list / prompt`` subcommands (the CLI boundary).
 
 Each handler builds the application context from the settings, calls services and
-prints; errors are ``ParlorError`` and ``app.cli`` maps them to one line.
+prints; errors are ``ParlorError`` and ``app.cli`` maps them to one line.  Each
+subcommand names the settings it uses (its ``settings`` default): only those get flags.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import sys
 from pathlib import Path
+from typing import TextIO
 
-from app.chat.imports import Importer
+from app.chat.imports import Importer, ImportResult
 from app.chat.transient import transient_chat, transient_history
 from app.context import AppContext, build_context
+from app.datalock import running_server
 from app.engine.models import bundled_model_path, list_models
 from app.errors import InputError, NotFound
 from app.presets.sillytavern import export_sillytavern
+from app.prompt.types import BuiltPrompt
 from app.settings import Settings
-from app.storage.types import Role
+from app.storage.types import ChatSettings, Role
+
+#: Settings flags of the commands that only read or write the data folder.
+DATA_SETTINGS = ("data_dir",)
+#: Settings flags of ``parlor prompt``: the data folder and loading the model.
+MODEL_SETTINGS = (
+    "data_dir",
+    "model",
+    "models_dir",
+    "n_ctx",
+    "n_gpu_layers",
+    "threads",
+    "n_batch",
+    "flash_attn",
+    "cache_type_k",
+    "cache_type_v",
+    "remote_url",
+    "remote_api_key",
+    "remote_model",
+)
+_UNSAFE_IN_FILE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,26 +52,53 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     imp = commands.add_parser("import", help="Import cards, lorebooks, presets, templates, chats.")
     imp.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="Files or folders.")
     imp.add_argument("--character", help="Attach imported chats to this character.")
-    imp.set_defaults(handler=run_import, needs_model=False)
+    imp.set_defaults(handler=run_import, needs_model=False, settings=DATA_SETTINGS)
 
     exp = commands.add_parser("export", help="Export a character, its chats, or a preset.")
     exp.add_argument("what", choices=["character", "chats", "preset"])
     exp.add_argument("name", help="Character or preset name (or character id).")
     exp.add_argument("--format", choices=["png", "json", "charx"], default="png")
-    exp.add_argument("-o", "--output", type=Path, required=True, help="File (or folder).")
-    exp.set_defaults(handler=run_export, needs_model=False)
+    exp.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="File, or folder (existing, or ending in /): the file is named after the item.",
+    )
+    exp.set_defaults(handler=run_export, needs_model=False, settings=DATA_SETTINGS)
 
     lst = commands.add_parser("list", help="List characters, chats, presets, templates, models.")
     lst.add_argument("what", choices=["characters", "chats", "presets", "templates", "models"])
-    lst.set_defaults(handler=run_list, needs_model=False)
+    lst.set_defaults(handler=run_list, needs_model=False, settings=(*DATA_SETTINGS, "models_dir"))
+    _add_prompt_command(commands)
 
-    prm = commands.add_parser("prompt", help="Print the exact prompt for a new chat.")
-    prm.add_argument("--character", required=True, help="Character name or id.")
-    prm.add_argument("--format", help="Prompt format (template) name; default: from the model.")
-    prm.add_argument("--preset", help="Sampler preset name; default: the model's.")
-    prm.add_argument("--user", help="The user's name (default: the default persona, else User).")
-    prm.add_argument("--message", action="append", default=[], help="A message (repeatable).")
-    prm.set_defaults(handler=run_prompt, needs_model=True)
+
+def _add_prompt_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    prm = commands.add_parser(
+        "prompt", help="Print the exact prompt of a stored chat's next reply, or of a new chat."
+    )
+    which = prm.add_mutually_exclusive_group(required=True)
+    which.add_argument("--chat", help="A stored chat (id or title): the prompt of its next reply.")
+    which.add_argument("--character", help="Character name or id: the prompt of a new chat.")
+    prm.add_argument(
+        "--message",
+        action="append",
+        default=[],
+        help="With --chat: the user's next message (not stored). With --character: a "
+        "message (repeatable; user and character take turns after the greeting).",
+    )
+    prm.add_argument(
+        "--speaker", help="With --chat: the character who replies (the chat's character)."
+    )
+    prm.add_argument("--format", help="With --character: prompt format (template) name.")
+    prm.add_argument("--preset", help="With --character: sampler preset name.")
+    prm.add_argument("--user", help="With --character: the user's name (default: the persona).")
+    prm.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="Also print each part's tokens (story string, examples, World Info, "
+        "author's note, history …) to stderr.",
+    )
+    prm.set_defaults(handler=run_prompt, needs_model=True, settings=MODEL_SETTINGS)
 
 
 def open_context(settings: Settings, *, needs_model: bool) -> AppContext:
@@ -52,8 +106,15 @@ def open_context(settings: Settings, *, needs_model: bool) -> AppContext:
     return build_context(settings, load_model=needs_model)
 
 
+# -- import ------------------------------------------------------------------------
+
+
 def run_import(context: AppContext, args: argparse.Namespace) -> int:
-    """Import every item; one line each; exit status 1 if any failed."""
+    """Import every item; one line each; exit status 1 if any failed.
+
+    A server may run on the same data folder meanwhile: every item is stored in one
+    SQLite transaction (WAL), so the two never see half an item.
+    """
     importer = Importer(
         context.library,
         context.presets,
@@ -62,54 +123,142 @@ def run_import(context: AppContext, args: argparse.Namespace) -> int:
         context.chat_files.import_file,
     )
     files = importer.files(list(args.paths))
-    failed = 0
-    for number, path in enumerate(files, 1):
-        result = importer.import_file(path, character=args.character)
-        if len(files) > 1:
-            _progress(number, len(files))
-        if result.ok:
-            print(f"imported {result.kind} {result.name!r} from {path}")
-            for line in result.report:
-                print(f"  {line}")
-        else:
-            failed += 1
-            print(f"failed: {result.error}")
     if not files:
         raise InputError(" ".join(map(str, args.paths)), "nothing to import there")
+    bar = ProgressBar(len(files), sys.stderr)
+    results = []
+    for number, path in enumerate(files, 1):
+        result = import_one(importer, path, args.character)
+        results.append(result)
+        bar.clear()
+        _print_result(result)
+        bar.draw(number)
+    bar.clear()
+    failed = sum(1 for r in results if not r.ok)
+    skipped = sum(1 for r in results if r.ok and r.skipped)
+    also = f", {skipped} skipped" if skipped else ""
+    print(f"{len(results) - failed - skipped} imported, {failed} failed{also}", file=sys.stderr)
+    _note_running_server(context, results)
     return 1 if failed else 0
 
 
+def import_one(importer: Importer, path: Path, character: str | None) -> ImportResult:
+    """Import one file; whatever goes wrong becomes that file's one-line error."""
+    try:
+        return importer.import_file(path, character=character)
+    except RecursionError:
+        return ImportResult(path, None, error=f"{path}: nested too deeply to read")
+    except Exception as exc:  # one bad file never stops the others, nor prints a traceback
+        return ImportResult(path, None, error=f"{path}: {_one_line(exc)}")
+
+
+def _print_result(result: ImportResult) -> None:
+    print(result.line())
+    if result.ok:
+        for line in result.report:
+            print(f"  {line}")
+    sys.stdout.flush()
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    detail = f": {lines[0][:200]}" if lines else ""
+    return f"{type(exc).__name__}{detail}"
+
+
+def _note_running_server(context: AppContext, results: list[ImportResult]) -> None:
+    """Templates reach a running server at its restart (it keeps formats in memory)."""
+    if not any(r.ok and r.kind == "template" for r in results):
+        return
+    holder = running_server(context.settings.data_dir)
+    if holder is not None:
+        print(
+            f"note: the server running on this data folder ({holder.describe()}) "
+            "offers the imported templates after a restart",
+            file=sys.stderr,
+        )
+
+
+class ProgressBar:
+    """A progress bar on stderr, drawn only on a terminal, cleared before other lines."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self._total = total
+        self._stream = stream
+        self._enabled = total > 1 and stream.isatty()
+        self._drawn = False
+
+    def draw(self, done: int) -> None:
+        """Show ``done`` of the total (on the current line, which it owns)."""
+        if not self._enabled:
+            return
+        filled = self.WIDTH * done // self._total
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self._stream.write(f"\r[{bar}] {done}/{self._total}")
+        self._stream.flush()
+        self._drawn = True
+
+    def clear(self) -> None:
+        """Erase the bar, so that the next line starts at the left margin."""
+        if self._drawn:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+            self._drawn = False
+
+
+# -- export ------------------------------------------------------------------------
+
+
 def run_export(context: AppContext, args: argparse.Namespace) -> int:
-    """Write a card, a character's chats (one JSONL each) or a preset."""
-    out: Path = args.output
+    """Write a card, a character's chats (one JSONL each) or a preset; one line per file."""
+    try:
+        for path in _export(context, args):
+            print(f"wrote {path}")
+    except OSError as exc:
+        raise InputError(str(exc.filename or args.output), exc.strerror or str(exc)) from exc
+    return 0
+
+
+def _export(context: AppContext, args: argparse.Namespace) -> list[Path]:
+    if args.what == "chats":
+        character = context.library.find(args.name)
+        return context.chat_files.export_character(character.id, Path(args.output))
     if args.what == "character":
         character = context.library.find(args.name)
-        out.write_bytes(context.library.export_card(character.id, args.format))
-        print(f"wrote {out}")
-    elif args.what == "chats":
-        character = context.library.find(args.name)
-        for path in context.chat_files.export_character(character.id, out):
-            print(f"wrote {path}")
+        data = context.library.export_card(character.id, args.format)
+        target = export_target(args.output, f"{character.name}.{args.format}")
     else:
-        import json
-
         preset = context.presets.load(args.name)
-        text = json.dumps(export_sillytavern(preset), indent=4, ensure_ascii=False)
-        out.write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {out}")
-    return 0
+        text = json.dumps(export_sillytavern(preset), indent=4, ensure_ascii=False) + "\n"
+        data = text.encode("utf-8")
+        target = export_target(args.output, f"{preset.name}.json")
+    target.write_bytes(data)
+    return [target]
+
+
+def export_target(output: str, file_name: str) -> Path:
+    """``output`` itself, or ``file_name`` inside it where it is (or ends like) a folder."""
+    path = Path(output)
+    if output.endswith(("/", os.sep)) or path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        return path / (_UNSAFE_IN_FILE_NAME.sub("_", file_name).strip() or "export")
+    return path
+
+
+# -- list --------------------------------------------------------------------------
 
 
 def run_list(context: AppContext, args: argparse.Namespace) -> int:
     """One line per item."""
-    stores = context.stores
     if args.what == "characters":
-        for c in stores.characters.list_characters():
+        for c in context.chat.characters():
             tags = f"  [{', '.join(c.tags)}]" if c.tags else ""
             print(f"{c.id}\t{c.name}{tags}")
     elif args.what == "chats":
-        names = {c.id: c.name for c in stores.characters.list_characters()}
-        for chat in stores.chats.list_chats():
+        names = {c.id: c.name for c in context.chat.characters()}
+        for chat in context.chat.recent_chats():
             who = ", ".join(names.get(i, "?") for i in chat.character_ids)
             print(f"{chat.id}\t{chat.title}\t{who}\t{chat.updated_at:%Y-%m-%d %H:%M}")
     elif args.what == "presets":
@@ -129,39 +278,55 @@ def run_list(context: AppContext, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- prompt ------------------------------------------------------------------------
+
+
 def run_prompt(context: AppContext, args: argparse.Namespace) -> int:
-    """The exact prompt for a new chat to stdout, its token count to stderr."""
+    """The exact prompt to stdout; its token count (and breakdown) to stderr."""
+    prompt = _stored_chat_prompt(context, args) if args.chat else _new_chat_prompt(context, args)
+    sys.stdout.write(prompt.text)
+    sys.stdout.flush()
+    print(f"\n{prompt.n_tokens} tokens ({prompt.format_name})", file=sys.stderr)
+    if args.breakdown:
+        for part in context.chat.prompt_parts(prompt):
+            print(f"{part.tokens:>7}  {part.label}", file=sys.stderr)
+    return 0
+
+
+def _stored_chat_prompt(context: AppContext, args: argparse.Namespace) -> BuiltPrompt:
+    """The next reply's prompt in a stored chat, after ``--message`` (never stored)."""
+    for flag in ("format", "preset", "user"):
+        if getattr(args, flag):
+            raise InputError(f"--{flag}", "only for --character (a stored chat has its own)")
+    if len(args.message) > 1:
+        raise InputError("--message", "--chat takes one message: the user's next one")
+    chat = context.chat.find_chat(args.chat)
+    message = args.message[0] if args.message else None
+    return context.chat.prompt(chat.id, extra_user_message=message, speaker=args.speaker)
+
+
+def _new_chat_prompt(context: AppContext, args: argparse.Namespace) -> BuiltPrompt:
+    """A new chat with the character: the greeting, then the messages, taking turns."""
+    if args.speaker:
+        raise InputError("--speaker", "only for --chat (a new chat has one character)")
     character = context.library.find(args.character)
     card = context.library.card(character.id)
-    metadata = {k: v for k, v in (("template", args.format), ("preset", args.preset)) if v}
     if args.format:
         context.formats.get(args.format)
     if args.preset:
         context.presets.load(args.preset)
-    chat = transient_chat(character.id, metadata)
+    chat = transient_chat(character.id, ChatSettings(preset=args.preset, format=args.format))
     user = args.user or _default_user(context)
     turns = [(Role.ASSISTANT, card.name, card.first_mes)]
     for index, text in enumerate(args.message, 1):
         turns.append((Role.USER, user, text) if index % 2 else (Role.ASSISTANT, card.name, text))
     history = transient_history(turns)
-    prompt = context.chat.prompt_for(chat, history, user_name=args.user)
-    sys.stdout.write(prompt.text)
-    sys.stdout.flush()
-    print(f"\n{prompt.n_tokens} tokens ({prompt.format_name})", file=sys.stderr)
-    return 0
+    return context.chat.prompt_for(chat, history, user_name=args.user)
 
 
 def _default_user(context: AppContext) -> str:
-    persona = context.stores.personas.get_default()
+    persona = context.services.personas.default()
     return persona.name if persona else "User"
-
-
-def _progress(done: int, total: int) -> None:
-    width = 30
-    filled = width * done // total
-    bar = "#" * filled + "-" * (width - filled)
-    end = "\n" if done == total else ""
-    print(f"\r[{bar}] {done}/{total}", end=end, file=sys.stderr, flush=True)
 
 
 __all__ = ["NotFound", "add_commands", "open_context"]

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from app.chat.api_prompts import ApiCharacterPrompts, CharacterPrompts
+from app.api.gate import GenerationGate
+from app.api.serving import OpenAIServing
+from app.chat.api_prompts import ApiCharacterPrompts, ApiRequests
+from app.chat.characters import CharacterService
 from app.chat.chatfiles import ChatFiles
-from app.chat.imports import load_user_templates
+from app.chat.config import ConfigService
+from app.chat.imports import Importer, load_user_templates
 from app.chat.library import CharacterLibrary
+from app.chat.lorebooks import LorebookService
+from app.chat.models import ModelService, load_options
+from app.chat.personas import PersonaService
+from app.chat.presets import PresetService
+from app.chat.requests import RequestBuilder
 from app.chat.service import ChatService
+from app.chat.services import Services
 from app.chat.turns import Stores, TurnRunner
-from app.engine.llamacpp import LoadOptions
-from app.engine.manager import Loader, ModelManager
-from app.engine.models import startup_model
-from app.engine.remote import RemoteBackend
-from app.errors import ModelLoadError, RemoteBackendError
+from app.engine.manager import ModelManager
+from app.engine.registry import BackendRegistry
 from app.presets.library import PresetLibrary
 from app.prompt.assemble import PromptBuilder
 from app.prompt.registry import FormatRegistry
 from app.prompt.sandbox import TemplateSandbox
+from app.resources import bundled_dir
 from app.settings import Settings
 from app.storage.db import Database, open_database
 from app.storage.repositories import (
@@ -28,12 +35,10 @@ from app.storage.repositories import (
     ChatRepository,
     LorebookRepository,
     PersonaRepository,
+    PreferencesRepository,
 )
 
 log = logging.getLogger(__name__)
-
-#: The repository root, where the bundled presets/, templates/ and characters/ live.
-RESOURCES_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -48,14 +53,16 @@ class AppContext:
     chat: ChatService
     library: CharacterLibrary
     chat_files: ChatFiles
-    resources_dir: Path = RESOURCES_DIR
-    #: Renders stored characters for the API's ``character`` field (None: unavailable).
-    character_prompts: CharacterPrompts | None = None
+    #: The chat layer's door for the API: every API generation request is made there.
+    api_requests: ApiRequests = field(kw_only=True)
+    #: The OpenAI-compatible API (its HTTP routes call this object).
+    openai_serving: OpenAIServing = field(kw_only=True)
+    #: The services of the library, personas, lorebooks, presets, models and settings.
+    services: Services = field(kw_only=True)
 
-    @property
-    def stores(self) -> Stores:
-        """The repositories."""
-        return self.chat.stores
+    #: The repositories, for the composition root and the tests; the UI and the API
+    #: never get them (they hold services only).
+    stores: Stores = field(kw_only=True)
 
     def close(self) -> None:
         """Free the model and the database connections."""
@@ -63,88 +70,102 @@ class AppContext:
         self.db.engine.dispose()
 
 
-def load_options(settings: Settings) -> LoadOptions:
-    """The model-loading part of the settings."""
-    return LoadOptions(
-        n_ctx=settings.n_ctx,
-        n_gpu_layers=settings.n_gpu_layers,
-        threads=settings.threads,
-        n_batch=settings.n_batch,
-        flash_attn=settings.flash_attn,
-        cache_type_k=settings.cache_type_k,
-        cache_type_v=settings.cache_type_v,
-    )
-
-
 def build_context(
-    settings: Settings, *, loader: Loader | None = None, load_model: bool = True
+    settings: Settings, *, registry: BackendRegistry | None = None, load_model: bool = True
 ) -> AppContext:
     """Create the data folder, migrate the database and build every service.
 
-    A model that fails to load leaves the app running without one: the error is kept
-    on ``models.last_error`` and shown in the UI, so the user can pick another file.
+    The start-up model is loaded by :meth:`ModelService.start`: one that fails to load
+    is replaced by the bundled model (with a warning), and where none loads the app runs
+    without one, the error shown in the UI, so the user can pick another file.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.models_folder.mkdir(parents=True, exist_ok=True)
     db = open_database(settings.database_path)
     db.migrate()
     stores = Stores(
-        CharacterRepository(db), PersonaRepository(db), LorebookRepository(db), ChatRepository(db)
+        CharacterRepository(db),
+        PersonaRepository(db),
+        LorebookRepository(db),
+        ChatRepository(db),
+        PreferencesRepository(db),
     )
-    options = load_options(settings)
-    models = ModelManager(options, loader) if loader else ModelManager(options)
+    models = ModelManager(load_options(settings), registry)
     sandbox = TemplateSandbox()
-    formats = FormatRegistry.load(RESOURCES_DIR / "templates", sandbox)
+    formats = FormatRegistry.load(bundled_dir("templates"), sandbox)
     for problem in load_user_templates(formats, settings.data_dir / "templates"):
         log.warning("%s", problem)
-    presets = PresetLibrary([settings.data_dir / "presets", RESOURCES_DIR / "presets"])
-    runner = TurnRunner(stores, models, PromptBuilder(sandbox), formats, presets)
+    presets = PresetLibrary([settings.data_dir / "presets", bundled_dir("presets")])
+    requests = RequestBuilder(sandbox, presets)
+    runner = TurnRunner(stores, models, PromptBuilder(sandbox), formats, presets, requests)
     library = CharacterLibrary(db, stores)
-    library.import_starter_cast(RESOURCES_DIR / "characters", settings.data_dir)
+    library.import_starter_cast(bundled_dir("characters"), settings.data_dir)
+    api_requests = ApiRequests(requests, ApiCharacterPrompts(library, runner))
+    chat, chat_files = ChatService(runner, db), ChatFiles(db, library)
+    parts = _Parts(settings, db, stores, library, models, formats, presets)
     context = AppContext(
         settings,
         db,
         models,
         formats,
         presets,
-        ChatService(runner),
+        chat,
         library,
-        ChatFiles(db, library),
-        character_prompts=ApiCharacterPrompts(library, runner),
+        chat_files,
+        api_requests=api_requests,
+        openai_serving=build_openai_serving(settings, models, api_requests),
+        services=build_services(parts, chat, chat_files),
+        stores=stores,
     )
     if load_model:
-        _load_startup_model(context)
+        context.services.models.start()
     return context
 
 
-def _load_startup_model(context: AppContext) -> None:
-    settings = context.settings
-    if settings.remote_url:
-        context.models.use(_remote_backend(context))
-        return
-    path = startup_model(settings.model, settings.models_folder)
-    if path is None:
-        return
-    try:
-        context.models.load(path)
-    except ModelLoadError as exc:
-        log.error("%s", exc)
+@dataclass(frozen=True)
+class _Parts:
+    """What the services are made of."""
+
+    settings: Settings
+    db: Database
+    stores: Stores
+    library: CharacterLibrary
+    models: ModelManager
+    formats: FormatRegistry
+    presets: PresetLibrary
 
 
-def _remote_backend(context: AppContext) -> RemoteBackend:
-    """The ``--remote-url`` backend; an unreachable server is logged, not fatal."""
-    settings = context.settings
-    assert settings.remote_url is not None
-    backend = RemoteBackend(
-        settings.remote_url,
-        api_key=settings.remote_api_key,
-        model=settings.remote_model,
-        mode=settings.remote_mode,
-        n_ctx=settings.n_ctx,
+def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> Services:
+    """The chat layer's services, as the UI gets them."""
+    settings, db, stores, library = parts.settings, parts.db, parts.stores, parts.library
+    importer = Importer(
+        library,
+        parts.presets,
+        parts.formats,
+        settings.data_dir / "templates",
+        preferences=stores.preferences,
     )
-    try:
-        backend.probe()
-    except RemoteBackendError as exc:
-        context.models.last_error = str(exc)
-        log.error("%s", exc)
-    return backend
+    model_service = ModelService(settings, parts.models)
+    return Services(
+        chat=chat,
+        chat_files=chat_files,
+        characters=CharacterService(db, stores, library),
+        personas=PersonaService(db, stores),
+        lorebooks=LorebookService(db, stores, library),
+        presets=PresetService(parts.presets, parts.formats, importer),
+        models=model_service,
+        config=ConfigService(settings, model_service),
+    )
+
+
+def build_openai_serving(
+    settings: Settings, models: ModelManager, requests: ApiRequests
+) -> OpenAIServing:
+    """The API's serving object: the models, the chat layer, the key and the limits."""
+    return OpenAIServing(
+        models,
+        requests,
+        gate=GenerationGate(),
+        api_key=settings.api_key,
+        max_request_bytes=settings.max_request_bytes,
+    )

@@ -2,8 +2,9 @@
 
 Every error a user may see derives from :class:`ParlorError`; its ``str()`` is one
 line that names the file or field at fault.  The API maps these to OpenAI-style JSON
-errors, the UI to a visible message and the CLI to a single line with no traceback.
-Anything that is not a ``ParlorError`` is a bug and is allowed to raise.
+errors (status codes and error types live in :mod:`app.api.errors`), the UI to a visible
+message and the CLI to a single line with no traceback.  Anything that is not a
+``ParlorError`` is a bug and is allowed to raise.
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from __future__ import annotations
 class ParlorError(Exception):
     """Base class of every error Parlor reports to a user."""
 
-    #: HTTP status the API uses for this error.
-    status_code: int = 400
-    #: OpenAI-style ``error.type`` / ``error.code``.
-    error_type: str = "invalid_request_error"
+    #: A short machine-readable name for the error (the API sends it as ``error.code``).
     code: str | None = None
 
 
@@ -55,28 +53,23 @@ class ChatFileError(InputError):
 class ModelLoadError(InputError):
     """A model file that is missing, truncated or not a GGUF model."""
 
-    status_code = 500
-    error_type = "model_error"
-
 
 class ContextLengthExceeded(ParlorError):
     """The prompt plus the reply budget does not fit into the model's context."""
 
     code = "context_length_exceeded"
 
-    def __init__(self, n_prompt: int, n_ctx: int) -> None:
+    def __init__(self, n_prompt: int, n_ctx: int, *, unit: str = "tokens") -> None:
         self.n_prompt = n_prompt
         self.n_ctx = n_ctx
         super().__init__(
-            f"prompt has {n_prompt} tokens, more than the context window of {n_ctx} tokens"
+            f"prompt has {n_prompt} {unit}, more than the context window of {n_ctx} tokens"
         )
 
 
 class ModelNotLoaded(ParlorError):
     """No model is loaded, so nothing can be generated."""
 
-    status_code = 503
-    error_type = "model_error"
     code = "model_not_loaded"
 
     def __init__(self) -> None:
@@ -86,7 +79,6 @@ class ModelNotLoaded(ParlorError):
 class NotFound(ParlorError):
     """A named thing (character, chat, preset, template, model) does not exist."""
 
-    status_code = 404
     code = "not_found"
 
     def __init__(self, kind: str, key: str | int) -> None:
@@ -98,13 +90,14 @@ class NotFound(ParlorError):
 class Busy(ParlorError):
     """The generation queue is full."""
 
-    status_code = 429
-    error_type = "rate_limit_error"
     code = "queue_full"
 
 
 class RemoteBackendError(ParlorError):
     """A remote OpenAI-compatible server failed or refused a request."""
 
-    status_code = 502
-    error_type = "remote_error"
+
+class RemoteRateLimited(RemoteBackendError):
+    """The remote server refused a request with 429 (too many requests)."""
+
+    code = "remote_rate_limited"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 import webbrowser
 
@@ -11,8 +12,14 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
-from app.api.router import build_openai_serving, create_router
+from app.api.router import install_api
 from app.context import AppContext, build_context
+from app.security import (
+    LocalRequestsMiddleware,
+    check_exposure,
+    is_loopback,
+    protect_config_file,
+)
 from app.settings import Settings
 from app.ui.app import build_ui
 
@@ -23,8 +30,7 @@ def create_app(context: AppContext) -> FastAPI:
     """The ASGI app: FastAPI with the Gradio UI mounted at ``/``."""
     api = FastAPI(title="Parlor", docs_url=None, redoc_url=None)
     api.state.context = context
-    api.state.openai_serving = build_openai_serving(context)
-    api.include_router(create_router())
+    install_api(api, context.openai_serving)
 
     @api.get("/healthz")
     def healthz() -> dict[str, object]:
@@ -35,10 +41,17 @@ def create_app(context: AppContext) -> FastAPI:
             "model_error": models.last_error,
         }
 
+    settings = context.settings
     ui = build_ui(context)
+    login = (settings.ui_user, settings.ui_password) if settings.ui_password else None
     mounted: FastAPI = gr.mount_gradio_app(
-        api, ui.blocks, path="/", ssr_mode=False, footer_links=[], css=ui.css, js=ui.js
-    )
+        api, ui.blocks, path="/", ssr_mode=False, footer_links=[], css=ui.css, js=ui.js,
+        auth=login, auth_message="Parlor: log in with the UI user and password.",
+    )  # fmt: skip
+    # Mounted apps are never "launched", which leaves Gradio's own check that a file
+    # input names an uploaded file switched off; switch it on.
+    ui.blocks.has_launched = True
+    mounted.add_middleware(LocalRequestsMiddleware, loopback_only=is_loopback(settings.host))
     return mounted
 
 
@@ -46,6 +59,16 @@ def serve(settings: Settings) -> None:
     """Build everything from ``settings`` and serve until interrupted."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    check_exposure(settings)
+    protect_config_file(settings.data_dir)
+    # Uploads go to a folder of this process's own, so a file input can only ever name
+    # a file a user uploaded here (see app.ui.uploads).
+    with tempfile.TemporaryDirectory(prefix="parlor-uploads-") as uploads:
+        os.environ["GRADIO_TEMP_DIR"] = uploads
+        _run(settings)
+
+
+def _run(settings: Settings) -> None:
     context = build_context(settings)
     app = create_app(context)
     url = f"http://{settings.host}:{settings.port}"

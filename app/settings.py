@@ -74,6 +74,18 @@ class Settings(BaseSettings):
         "f16", description="KV cache data type for values (quantized V needs --flash-attn)."
     )
     api_key: str | None = Field(None, description="Require this bearer key on every /v1 API route.")
+    ui_user: str = Field("parlor", min_length=1, description="User name of the UI login.")
+    ui_password: str | None = Field(
+        None,
+        description="Require a login with --ui-user and this password to open the UI "
+        "(needed, with --api-key, to serve beyond this machine).",
+    )
+    max_request_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Largest API request body in bytes; a larger one is refused with "
+        "413 before it is read.",
+    )
     remote_url: str | None = Field(
         None,
         description="Generate on this OpenAI-compatible server instead of a local model "
@@ -91,6 +103,11 @@ class Settings(BaseSettings):
         "/v1/completions; chat: send the messages to /v1/chat/completions.",
     )
     inbrowser: bool = Field(False, description="Open the UI in a browser after start.")
+    allow_remote_images: bool = Field(
+        False,
+        description="Show images that messages and cards link from other sites (off: only "
+        "images inside the card or chat are shown, so no site learns when you open one).",
+    )
 
     @field_validator("data_dir", "model", "models_dir", mode="after")
     @classmethod

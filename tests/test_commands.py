@@ -1,15 +1,63 @@
-"""``parlor import / export / list / prompt`` end to end, as subprocesses."""
+"""``parlor import / export / list / prompt`` end to end: in process, and as subprocesses."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from app import commands
 from app.cards import read_card
+from app.chat.imports import Importer, ImportResult
+from app.cli import main
+from app.context import AppContext, build_context
+from app.engine.fake import FakeBackend
+from app.settings import Settings
+from app.storage.types import AuthorNoteSettings, ChatSettings
 from tests.paths import REPO_ROOT, SILLYTAVERN
 from tests.servers import run_parlor
+
+
+class Output:
+    """What one in-process ``parlor`` command returned and printed."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+def parlor(capsys: pytest.CaptureFixture[str], *args: str) -> Output:
+    """Run ``parlor ARGS`` in this process (``app.cli.main``) and capture its output."""
+    capsys.readouterr()
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return Output(code, captured.out, captured.err)
+
+
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
+    """Commands get the scripted backend instead of loading SmolLM2 (tokens = code points)."""
+    backend = FakeBackend(n_ctx=16384)
+
+    def open_with_fake(settings: Settings, *, needs_model: bool) -> AppContext:
+        context = build_context(settings, load_model=False)
+        context.models.use(backend)
+        return context
+
+    monkeypatch.setattr(commands, "open_context", open_with_fake)
+    return backend
+
+
+@pytest.fixture
+def app(fake_model: FakeBackend) -> Iterator[AppContext]:
+    """The app on the test's data folder, beside the commands, with the same backend."""
+    context = build_context(Settings.load(), load_model=False)
+    context.models.use(fake_model)
+    yield context
+    context.close()
 
 
 def test_first_run_lists_the_starter_cast_and_bundled_things(_isolated_home: Path) -> None:
@@ -33,9 +81,10 @@ def test_importing_a_sillytavern_folder(_isolated_home: Path) -> None:
     assert done.returncode == 1  # the reasoning templates are not ours to import
     assert all("reasoning" in line or "index.json" in line for line in failed), failed
     kinds = {line.split()[1] for line in imported}
-    assert kinds == {"card", "lorebook", "preset", "template"}
+    assert kinds == {"card", "lorebook", "preset", "template", "settings"}
     assert any("'Seraphina'" in line for line in imported)
-    assert "[####" in done.stderr  # progress bar for folders
+    assert "[####" not in done.stderr  # the progress bar is for terminals only
+    assert f"{len(imported)} imported, {len(failed)} failed" in done.stderr
     listed = run_parlor(_isolated_home, "list", "characters").stdout
     assert "Seraphina" in listed
     assert "Llama 3 Instruct" in run_parlor(_isolated_home, "list", "templates").stdout
@@ -154,3 +203,248 @@ def test_sillytavern_chat_import_and_export(_isolated_home: Path, tmp_path: Path
     bad.write_text(json.dumps(header) + "\n{not json\n")
     failed = run_parlor(_isolated_home, "import", str(bad))
     assert failed.returncode == 1 and f"{bad}:2" in failed.stdout
+
+
+# -- parlor prompt --chat ----------------------------------------------------------
+
+
+def ysolde_chat(app: AppContext, *, note: str = "[Note: it rains all day.]") -> int:
+    """A stored chat with Ysolde (greeting only) and an author's note at depth 0."""
+    chat = app.chat.new_chat(app.library.find("Ysolde Marrow").id)
+    settings = ChatSettings(author_note=AuthorNoteSettings(text=note, depth=0))
+    app.stores.chats.update_settings(chat.id, settings)
+    return chat.id
+
+
+def test_prompt_for_a_stored_chat_is_what_send_sends(
+    app: AppContext, fake_model: FakeBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat_id = ysolde_chat(app)
+    message = "Take me to the Drowned Library, {{char}}."
+    shown = parlor(capsys, "prompt", "--chat", str(chat_id), "--message", message)
+    assert shown.code == 0, shown.err
+    assert "Take me to the Drowned Library, Ysolde Marrow." in shown.out  # macros as on send
+    assert "[Note: it rains all day.]" in shown.out  # the author's note
+    assert "The Drowned Library: seven floors" in shown.out  # lore the new message triggers
+    count, fmt = shown.err.strip().split(" tokens ")
+    assert int(count) == len(shown.out) and fmt.startswith("(")  # the fake counts code points
+    assert len(app.stores.chats.active_path(chat_id)) == 1  # the message was not stored
+    list(app.chat.send(chat_id, message))
+    assert fake_model.requests[-1].prompt_text == shown.out
+
+
+def test_prompt_without_a_message_is_the_next_reply_after_the_stored_path(
+    app: AppContext, fake_model: FakeBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat_id = ysolde_chat(app)
+    fake_model.enqueue(["The lantern gutters."])
+    list(app.chat.send(chat_id, "Hello."))
+    shown = parlor(capsys, "prompt", "--chat", str(chat_id))
+    assert shown.code == 0, shown.err
+    list(app.chat.send(chat_id, ""))  # another reply, after the stored one
+    assert fake_model.requests[-1].prompt_text == shown.out
+
+
+def test_prompt_finds_a_chat_by_title_and_lists_the_ids_of_a_shared_title(
+    app: AppContext, fake_model: FakeBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = ysolde_chat(app)
+    app.stores.chats.rename(first, "Harbour walk")
+    by_title = parlor(capsys, "prompt", "--chat", "harbour WALK")
+    assert by_title.code == 0 and by_title.out == parlor(capsys, "prompt", "--chat", str(first)).out
+    second = ysolde_chat(app)
+    app.stores.chats.rename(second, "Harbour walk")
+    shared = parlor(capsys, "prompt", "--chat", "Harbour walk")
+    assert shared.code == 1 and shared.out == ""
+    assert shared.err.count("\n") == 1
+    assert f"ids {first}, {second}" in shared.err or f"ids {second}, {first}" in shared.err
+    missing = parlor(capsys, "prompt", "--chat", "No such chat")
+    assert missing.code == 1
+    assert missing.err == "parlor: error: no chat named 'No such chat'\n"
+
+
+def test_prompt_speaker_must_be_the_chats_character(
+    app: AppContext, fake_model: FakeBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat_id = ysolde_chat(app)
+    right = parlor(capsys, "prompt", "--chat", str(chat_id), "--speaker", "ysolde marrow")
+    assert right.code == 0, right.err
+    wrong = parlor(capsys, "prompt", "--chat", str(chat_id), "--speaker", "HESPER")
+    assert wrong.code == 1 and wrong.out == ""
+    assert wrong.err.count("\n") == 1 and "'HESPER'" in wrong.err and "Ysolde Marrow" in wrong.err
+
+
+def test_prompt_takes_a_chat_or_a_character_not_both(
+    app: AppContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for args in (["prompt"], ["prompt", "--chat", "1", "--character", "HESPER"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code == 2
+        assert "--chat" in capsys.readouterr().err
+
+
+def test_prompt_breakdown_counts_every_part(
+    app: AppContext, fake_model: FakeBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat_id = ysolde_chat(app)
+    shown = parlor(
+        capsys, "prompt", "--chat", str(chat_id), "--message", "The library?", "--breakdown"
+    )
+    assert shown.code == 0, shown.err
+    lines = shown.err.strip().splitlines()
+    total = int(lines[0].split(" tokens")[0])
+    parts = {line[9:]: int(line[:7]) for line in lines[1:]}
+    assert {"Story string", "World Info", "Chat history"} <= set(parts), lines
+    assert "Author's note and in-chat injections" in parts
+    assert sum(parts.values()) == total == len(shown.out)  # the fake counts code points
+
+
+# -- parlor import -----------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    """stdout and stderr of a terminal: one screen that both write to."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def visible_lines(screen: str) -> list[str]:
+    """Each line as a terminal shows it: what follows the last carriage return."""
+    return [line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in screen.split("\n")]
+
+
+def card_file(folder: Path, name: str) -> Path:
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"name": name, "first_mes": f"I am {name}."}))
+    return path
+
+
+def test_import_progress_bar_and_item_lines_never_share_a_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("Ann", "Bea", "Cid"):
+        card_file(tmp_path, name)
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    monkeypatch.setattr("sys.stderr", screen)
+    assert main(["import", str(tmp_path)]) == 0
+    shown = [line for line in visible_lines(screen.getvalue()) if line]
+    items = [line for line in shown if "imported card" in line]
+    assert len(items) == 3
+    assert all(line.startswith("imported card ") for line in items), shown
+    assert not any(line.startswith("[") for line in shown), shown  # the bar is cleared at the end
+    assert "[" + "#" * 30 + "] 3/3" in screen.getvalue()  # …after it was drawn
+
+
+def test_import_progress_bar_is_not_written_into_a_pipe(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("Ann", "Bea"):
+        card_file(tmp_path, name)
+    done = parlor(capsys, "import", str(tmp_path))
+    assert done.code == 0
+    assert "\r" not in done.err and "[#" not in done.err
+    assert done.err == "2 imported, 0 failed\n"
+
+
+def test_a_deeply_nested_json_fails_alone_and_the_folder_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    card_file(tmp_path, "Ann")
+    deep = tmp_path / "Bea.json"
+    deep.write_text("[" * 50_000)
+    card_file(tmp_path, "Cid")
+    done = parlor(capsys, "import", str(tmp_path))
+    assert done.code == 1
+    assert "imported card 'Ann'" in done.out and "imported card 'Cid'" in done.out
+    failed = [line for line in done.out.splitlines() if line.startswith("failed")]
+    assert len(failed) == 1 and failed[0].startswith(f"failed: {deep}: "), failed
+    assert "Traceback" not in done.out + done.err
+    alone = parlor(capsys, "import", str(deep))
+    assert alone.code == 1 and alone.out.startswith(f"failed: {deep}: ")
+    assert alone.out.count("\n") == 1 and "Traceback" not in alone.err
+
+
+def test_any_unexpected_error_of_one_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann, bea = card_file(tmp_path, "Ann"), card_file(tmp_path, "Bea")
+    real = Importer.import_file
+
+    def flaky(self: Importer, path: Path, *, character: str | None = None) -> ImportResult:
+        if path == ann:
+            raise ValueError("a bug somewhere\nwith a second line")
+        return real(self, path, character=character)
+
+    monkeypatch.setattr(Importer, "import_file", flaky)
+    done = parlor(capsys, "import", str(tmp_path))
+    assert done.code == 1
+    assert f"failed: {ann}: ValueError: a bug somewhere\n" in done.out
+    assert f"imported card 'Bea' from {bea}" in done.out
+
+
+# -- parlor export -----------------------------------------------------------------
+
+
+def test_export_into_a_folder_names_the_file_after_the_item(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = parlor(capsys, "export", "character", "Ysolde Marrow", "-o", str(tmp_path))
+    assert done.code == 0, done.err
+    card = tmp_path / "Ysolde Marrow.png"
+    assert done.out == f"wrote {card}\n" and read_card(card).name == "Ysolde Marrow"
+    new_folder = tmp_path / "new" / "cards"
+    as_json = parlor(
+        capsys, "export", "character", "HESPER", "--format", "json", "-o", f"{new_folder}/"
+    )
+    assert as_json.code == 0 and read_card(new_folder / "HESPER.json").name == "HESPER"
+    preset = parlor(capsys, "export", "preset", "Euryale", "-o", str(tmp_path))
+    assert preset.code == 0 and json.loads((tmp_path / "Euryale.json").read_text())["temp"] == 1.17
+
+
+def test_export_to_a_path_that_cannot_be_written_is_one_line(
+    app: AppContext, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app.chat.new_chat(app.library.find("HESPER").id)
+    target = tmp_path / "missing" / "card.png"
+    done = parlor(capsys, "export", "character", "HESPER", "-o", str(target))
+    assert done.code == 1
+    assert done.err == f"parlor: error: {target}: No such file or directory\n"
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    chats = parlor(capsys, "export", "chats", "HESPER", "-o", str(a_file))
+    assert chats.code == 1 and chats.err.startswith(f"parlor: error: {a_file}: ")
+    assert chats.err.count("\n") == 1
+
+
+# -- help --------------------------------------------------------------------------
+
+SERVER_ONLY_FLAGS = ("--host", "--port", "--api-key", "--inbrowser", "--remote-mode")
+MODEL_FLAGS = ("--model", "--models-dir", "--n-ctx", "--n-gpu-layers", "--threads")
+
+
+def help_of(capsys: pytest.CaptureFixture[str], command: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_each_command_shows_only_its_own_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    prompt = help_of(capsys, "prompt")
+    for flag in ("--chat", "--character", "--speaker", "--breakdown", "--data-dir", *MODEL_FLAGS):
+        assert flag in prompt
+    for command in ("prompt", "import", "export", "list"):
+        text = help_of(capsys, command)
+        assert "--data-dir" in text
+        for flag in SERVER_ONLY_FLAGS:
+            assert not has_flag(text, flag), (command, flag)
+        if command != "prompt":
+            assert not has_flag(text, "--n-ctx") and not has_flag(text, "--model"), command
+
+
+def has_flag(help_text: str, flag: str) -> bool:
+    """Whether ``flag`` itself (not a longer flag it begins) is in the help text."""
+    return re.search(re.escape(flag) + r"(?![\w-])", help_text) is not None

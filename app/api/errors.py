@@ -1,18 +1,33 @@
-"""The API's own errors and the one mapping from Parlor errors to OpenAI error bodies."""
+"""The API's own errors and the one mapping from Parlor errors to OpenAI error bodies.
+
+HTTP status codes and OpenAI ``error.type`` values belong to the API alone: the domain
+errors in :mod:`app.errors` carry none.  :data:`HTTP_ERRORS` maps error classes to both;
+for an error the most specific class listed in its MRO wins.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from app.api.protocol import ErrorInfo, ErrorResponse
-from app.errors import Busy, InputError, ParlorError
+from app.errors import (
+    Busy,
+    ContextLengthExceeded,
+    InputError,
+    ModelLoadError,
+    ModelNotLoaded,
+    NotFound,
+    ParlorError,
+    RemoteBackendError,
+    RemoteRateLimited,
+)
 
 
 class Unauthorized(ParlorError):
     """A ``/v1`` request without the right ``--api-key``."""
 
-    status_code = 401
     code = "invalid_api_key"
 
     def __init__(self) -> None:
@@ -29,20 +44,96 @@ class QueueFull(Busy):
         )
 
 
-class UnavailableFeature(InputError):
-    """A request asks for something this server was not set up to do."""
+class GenerationFailed(ParlorError):
+    """The backend ended a reply with an error (a remote server dropped the stream, say)."""
+
+    code = "generation_failed"
+
+
+class ClientGone(ParlorError):
+    """The client disconnected before its reply was ready (nobody reads this)."""
+
+    code = "client_closed_request"
+
+
+class RequestTooLarge(ParlorError):
+    """A request body over ``--max-request-bytes``."""
+
+    code = "request_too_large"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"request body: larger than the limit of {limit} bytes")
+
+
+class UnknownRoute(ParlorError):
+    """A path under the API that nothing serves."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(f"Invalid URL ({method} {path})")
+
+
+class MethodNotAllowed(ParlorError):
+    """A known API path asked with a method it does not answer."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(f"Method not allowed ({method} {path})")
+
+
+@dataclass(frozen=True)
+class HttpError:
+    """How an error is sent: its HTTP status and OpenAI ``error.type``."""
+
+    status: int
+    type: str = "invalid_request_error"
+
+
+#: Error class → status and type; an error's most specific listed class wins.  A
+#: ``ParlorError`` not listed otherwise is Parlor's own failure (500).
+HTTP_ERRORS: dict[type[ParlorError], HttpError] = {
+    ParlorError: HttpError(500, "server_error"),
+    InputError: HttpError(400),
+    ContextLengthExceeded: HttpError(400),
+    Unauthorized: HttpError(401),
+    NotFound: HttpError(404),
+    UnknownRoute: HttpError(404),
+    MethodNotAllowed: HttpError(405),
+    RequestTooLarge: HttpError(413),
+    Busy: HttpError(429, "rate_limit_error"),
+    ClientGone: HttpError(499),
+    ModelLoadError: HttpError(500, "model_error"),
+    GenerationFailed: HttpError(502, "server_error"),
+    RemoteBackendError: HttpError(502, "remote_error"),
+    RemoteRateLimited: HttpError(429, "rate_limit_error"),
+    ModelNotLoaded: HttpError(503, "model_error"),
+}
+
+
+def http_error(exc: ParlorError) -> HttpError:
+    """The status and type ``exc`` is sent with."""
+    for cls in type(exc).__mro__:
+        known = HTTP_ERRORS.get(cls)
+        if known is not None:
+            return known
+    return HTTP_ERRORS[ParlorError]
 
 
 def error_response(exc: ParlorError) -> ErrorResponse:
     """The OpenAI-style body and status for ``exc``."""
-    param = exc.source if isinstance(exc, InputError) else None
-    info = ErrorInfo(message=str(exc), type=exc.error_type, param=param, code=exc.code)
-    return ErrorResponse(error=info, status_code=exc.status_code)
+    sent = http_error(exc)
+    param = _printable(exc.source) if isinstance(exc, InputError) else None
+    info = ErrorInfo(message=_printable(str(exc)), type=sent.type, param=param, code=exc.code)
+    return ErrorResponse(error=info, status_code=sent.status)
 
 
 def validation_error(errors: Sequence[Any]) -> ErrorResponse:
     """A 400 body for pydantic / FastAPI validation errors: the first one, in one line."""
     error = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    if error.get("type") == "json_invalid":
+        context = error.get("ctx")
+        problem = context.get("error") if isinstance(context, dict) else None
+        problem = problem or "JSON decode error"
+        return error_response(InputError("body", f"is not valid JSON ({problem})"))
     loc = [str(p) for p in error.get("loc", ()) if p != "body"]
     field = ".".join(loc) or "request"
     message = str(error.get("msg", "invalid"))
@@ -50,9 +141,15 @@ def validation_error(errors: Sequence[Any]) -> ErrorResponse:
     return error_response(InputError(field, message))
 
 
-class GenerationFailed(ParlorError):
-    """The backend ended a reply with an error (a remote server dropped the stream, say)."""
+def unreadable_body(cause: BaseException | None, detail: str) -> InputError:
+    """The error for a body FastAPI could not parse (``cause`` is what it raised)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return InputError("body", "is not valid UTF-8")
+    if isinstance(cause, RecursionError):
+        return InputError("body", "JSON is nested too deeply")
+    return InputError("body", detail)
 
-    status_code = 502
-    error_type = "server_error"
-    code = "generation_failed"
+
+def _printable(text: str) -> str:
+    """``text`` with anything UTF-8 cannot hold (a lone surrogate) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -1,15 +1,18 @@
 """OpenAI wire types for Parlor's API: requests, responses, stream chunks and errors.
 
 Request models accept unknown fields, as OpenAI clients expect, and log them (see
-:class:`OpenAIBaseModel`).  Fields follow the order of OpenAI's documentation; the
-llama.cpp sampler extensions and Parlor's own fields sit in marked blocks, each with a
-description.  A request turns itself into engine settings with
-:meth:`SamplingRequest.to_sampler_settings`.
+:class:`OpenAIBaseModel`).  Booleans are strict (``"yes"`` is not true), and a lone UTF-16
+surrogate anywhere in a body is refused (see :class:`RequestBody`).  Fields follow the
+order of OpenAI's documentation; the llama.cpp sampler extensions and Parlor's own fields
+sit in marked blocks, each with a description.  A request turns itself into the chat
+layer's plain input (:meth:`ChatCompletionRequest.to_input`,
+:meth:`CompletionRequest.to_input`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from typing import Any, Literal
@@ -19,11 +22,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
-    ValidationError,
+    StrictBool,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from app.chat.api_prompts import ChatInput, TextInput
+from app.chat.requests import ApiMessage, Sampling, apply_overrides
 from app.engine.sampling import SamplerSettings
 from app.errors import InputError
 
@@ -33,6 +39,9 @@ log = logging.getLogger(__name__)
 MAX_STOP_STRINGS = 16
 #: Most tokens ``/v1/completions`` accepts as a pre-tokenized prompt.
 MAX_PROMPT_TOKENS = 1_000_000
+#: Largest bias ``logit_bias`` accepts either way (OpenAI's range).
+MAX_LOGIT_BIAS = 100.0
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class OpenAIBaseModel(BaseModel):
@@ -50,9 +59,49 @@ class OpenAIBaseModel(BaseModel):
             log.warning(
                 "%s: ignored unknown fields: %s",
                 cls.__name__,
-                ", ".join(sorted(result.model_extra)),
+                ", ".join(ascii(name) for name in sorted(result.model_extra)),
             )
         return result
+
+
+class RequestBody(OpenAIBaseModel):
+    """Base of every request body: no string in it may hold a lone UTF-16 surrogate.
+
+    JSON can escape one (``"\\udc00"``) but UTF-8 cannot encode it, so it would fail deep
+    inside the tokenizer.  It is refused up front with an ``InputError`` naming its field
+    (raised as is, past pydantic, so the field's path survives).
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, data: Any) -> Any:
+        path = lone_surrogate_path(data)
+        if path is not None:
+            raise InputError(path, "holds a lone UTF-16 surrogate, which is not valid Unicode")
+        return data
+
+
+def lone_surrogate_path(data: object) -> str | None:
+    """The dotted path of a string (or key) in ``data`` holding a lone surrogate, or None."""
+    stack: list[tuple[tuple[str, ...], object]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return ".".join(path) or "request"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    return ".".join(path) or "request"
+                if isinstance(item, str | dict | list):
+                    stack.append(((*path, str(key)), item))
+        elif isinstance(value, list):
+            stack.extend(
+                ((*path, str(i)), item)
+                for i, item in enumerate(value)
+                if isinstance(item, str | dict | list)
+            )
+    return None
 
 
 class ResponseModel(BaseModel):
@@ -96,7 +145,7 @@ class ErrorResponse(ResponseModel):
 class StreamOptions(OpenAIBaseModel):
     """``stream_options``: whether a usage chunk ends the stream."""
 
-    include_usage: bool | None = False
+    include_usage: StrictBool | None = False
 
 
 class JsonSchemaFormat(OpenAIBaseModel):
@@ -105,7 +154,7 @@ class JsonSchemaFormat(OpenAIBaseModel):
     name: str = "response"
     description: str | None = None
     schema_: dict[str, Any] | None = Field(None, alias="schema")
-    strict: bool | None = None
+    strict: StrictBool | None = None
 
 
 class ResponseFormat(OpenAIBaseModel):
@@ -127,7 +176,7 @@ class ResponseFormat(OpenAIBaseModel):
         return self
 
 
-class SamplingRequest(OpenAIBaseModel):
+class SamplingRequest(RequestBody):
     """Fields shared by chat and text completions: model, length, sampling and stops."""
 
     model: str | None = Field(None, description="Ignored: Parlor serves the loaded model.")
@@ -140,7 +189,7 @@ class SamplingRequest(OpenAIBaseModel):
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     seed: int | None = Field(None, ge=-1, le=0xFFFFFFFF)
     stop: str | list[str] | None = None
-    stream: bool | None = False
+    stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0.0, le=10.0)
     top_p: float | None = Field(None, ge=0.0, le=1.0)
@@ -185,9 +234,10 @@ class SamplingRequest(OpenAIBaseModel):
     @classmethod
     def _bias_keys(cls, value: dict[str, float] | None) -> dict[str, float] | None:
         for key, bias in (value or {}).items():
-            if not key.strip().isdigit():
+            token = key.strip()
+            if not (token.isascii() and token.isdigit()):
                 raise ValueError(f"key {key!r} is not a token id")
-            if not -100.0 <= bias <= 100.0:
+            if not -MAX_LOGIT_BIAS <= bias <= MAX_LOGIT_BIAS:
                 raise ValueError(f"bias {bias} for token {key} is outside -100..100")
         return value
 
@@ -215,9 +265,35 @@ class SamplingRequest(OpenAIBaseModel):
         """Whether a stream ends with a usage chunk."""
         return self.stream_options is not None and bool(self.stream_options.include_usage)
 
+    @property
+    def token_bias(self) -> dict[int, float] | None:
+        """``logit_bias`` keyed by token id (the ids are checked against the vocabulary
+        by the chat layer)."""
+        if not self.logit_bias:
+            return None
+        return {int(k): v for k, v in self.logit_bias.items()}
+
+    def sampling(self, max_new_tokens: int | None, grammar: str | None) -> Sampling:
+        """What this request sets over its preset, for the chat layer."""
+        return Sampling(
+            preset=self.preset,
+            overrides=self.sampler_overrides(),
+            logit_bias=self.token_bias,
+            max_new_tokens=max_new_tokens,
+            stop=self.stop_strings,
+            grammar=grammar,
+        )
+
     def to_sampler_settings(self, defaults: SamplerSettings) -> SamplerSettings:
         """``defaults`` with every sampling field this request sets written over it."""
-        updates: dict[str, Any] = {
+        return apply_overrides(
+            defaults, {**self.sampler_overrides(), "logit_bias": self.token_bias}
+        )
+
+    def sampler_overrides(self) -> dict[str, object]:
+        """The sampler fields this request sets, by ``SamplerSettings`` name (None: unset);
+        ``logit_bias`` is apart (:attr:`token_bias`)."""
+        updates: dict[str, object] = {
             "temperature": self.temperature,
             "top_p": self.top_p,
             "top_k": None if self.top_k is None else max(self.top_k, 0),
@@ -243,16 +319,8 @@ class SamplingRequest(OpenAIBaseModel):
             "mirostat_tau": self.mirostat_tau,
             "mirostat_eta": self.mirostat_eta,
             "seed": self.seed,
-            "logit_bias": self.logit_bias and {int(k): v for k, v in self.logit_bias.items()},
         }
-        data = defaults.model_dump()
-        data.update({k: v for k, v in updates.items() if v is not None})
-        try:
-            return SamplerSettings.model_validate(data)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            field = ".".join(str(p) for p in error["loc"]) or "sampling"
-            raise InputError(field, str(error["msg"])) from None
+        return {k: v for k, v in updates.items() if v is not None}
 
 
 # -- chat completions -----------------------------------------------------------------
@@ -266,11 +334,29 @@ class TextPart(OpenAIBaseModel):
 
 
 class ChatMessage(OpenAIBaseModel):
-    """One message of a chat request."""
+    """One message of a chat request.
+
+    ``content`` is required, as in OpenAI's API, except on an assistant message that
+    carries ``tool_calls`` (or the older ``function_call``) from an earlier exchange.
+    """
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart] | None = None
+    tool_calls: list[dict[str, Any]] | None = Field(
+        None, description="Accepted in the history only: Parlor calls no tools."
+    )
+    function_call: dict[str, Any] | None = Field(None, description="Older name of tool_calls.")
+    content: str | list[TextPart] | None = Field(None, validate_default=True)
     name: str | None = Field(None, max_length=256)
+
+    @field_validator("content")
+    @classmethod
+    def _content_given(
+        cls, value: str | list[TextPart] | None, info: ValidationInfo
+    ) -> str | list[TextPart] | None:
+        calls = info.data.get("tool_calls") or info.data.get("function_call")
+        if value is None and not (info.data.get("role") == "assistant" and calls):
+            raise ValueError("is required (null only on an assistant message with tool_calls)")
+        return value
 
     @property
     def text(self) -> str:
@@ -291,7 +377,7 @@ class ChatCompletionRequest(SamplingRequest):
     """``POST /v1/chat/completions``."""
 
     messages: list[ChatMessage] = Field(min_length=1)
-    logprobs: bool | None = Field(None, description="Not supported: must be false.")
+    logprobs: StrictBool | None = Field(None, description="Not supported: must be false.")
     top_logprobs: int | None = Field(None, description="Not supported.")
     max_completion_tokens: int | None = Field(None, ge=1, description="Newer name of max_tokens.")
     response_format: ResponseFormat | None = None
@@ -320,6 +406,11 @@ class ChatCompletionRequest(SamplingRequest):
     def reply_limit(self) -> int | None:
         """``max_completion_tokens``, else ``max_tokens``."""
         return self.max_completion_tokens or self.max_tokens
+
+    def to_input(self, grammar: str | None) -> ChatInput:
+        """This request as the chat layer takes it (``grammar``: from ``response_format``)."""
+        messages = tuple(ApiMessage(m.template_role, m.text, m.name) for m in self.messages)
+        return ChatInput(messages, self.sampling(self.reply_limit, grammar), self.character)
 
 
 class ChatMessageOut(ResponseModel):
@@ -391,7 +482,7 @@ class CompletionRequest(SamplingRequest):
 
     prompt: str | list[str] | list[int] | list[list[int]]
     best_of: int | None = Field(None, ge=1, le=1, description="Only 1 is supported.")
-    echo: bool | None = Field(False, description="Not supported: must be false.")
+    echo: StrictBool | None = Field(False, description="Not supported: must be false.")
     logprobs: int | None = Field(None, description="Not supported.")
     suffix: str | None = Field(None, description="Not supported.")
 
@@ -427,6 +518,14 @@ class CompletionRequest(SamplingRequest):
         if isinstance(value, str):
             return value
         return [int(t) for t in value if isinstance(t, int)]
+
+    def to_input(self, grammar: str | None) -> TextInput:
+        """This request as the chat layer takes it."""
+        if (self.model_extra or {}).get("character") is not None:
+            raise InputError("character", "only /v1/chat/completions can play a character")
+        prompt = self.single_prompt
+        text_or_tokens = prompt if isinstance(prompt, str) else tuple(prompt)
+        return TextInput(text_or_tokens, self.sampling(self.max_tokens, grammar))
 
 
 class CompletionChoice(ResponseModel):
@@ -468,13 +567,15 @@ class ModelList(ResponseModel):
     data: list[ModelCard]
 
 
-class TokenizeRequest(OpenAIBaseModel):
+class TokenizeRequest(RequestBody):
     """``POST /tokenize`` (llama.cpp server style)."""
 
     content: str
-    add_special: bool = Field(False, description="Add the BOS token if the model wants one.")
-    parse_special: bool = Field(True, description="Parse special tokens such as <|im_start|>.")
-    with_pieces: bool = Field(False, description="Return {id, piece} pairs.")
+    add_special: StrictBool = Field(False, description="Add the BOS token if the model wants one.")
+    parse_special: StrictBool = Field(
+        True, description="Parse special tokens such as <|im_start|>."
+    )
+    with_pieces: StrictBool = Field(False, description="Return {id, piece} pairs.")
 
 
 class TokenPiece(ResponseModel):
@@ -490,7 +591,7 @@ class TokenizeResponse(ResponseModel):
     tokens: list[int] | list[TokenPiece]
 
 
-class DetokenizeRequest(OpenAIBaseModel):
+class DetokenizeRequest(RequestBody):
     """``POST /detokenize`` (llama.cpp server style)."""
 
     tokens: list[int]

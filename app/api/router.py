@@ -1,24 +1,32 @@
 """HTTP only: the OpenAI-compatible routes, mapped onto :class:`OpenAIServing`.
 
-The serving object lives on ``app.state.openai_serving`` (see :func:`build_openai_serving`);
-routes fetch it from there, call it and turn its result into a JSON or SSE response.
-Validation errors and refused API keys become OpenAI-style error bodies in the route
-class, so they never reach FastAPI's default ``{"detail": ...}`` handlers.
+:func:`install_api` puts the routes and the request-size limit on an app; the serving
+object (built by the composition root, :mod:`app.context`) lives on
+``app.state.openai_serving``, where the routes fetch it.  Every error a route can meet
+(validation, an unreadable body, a refused key, a Parlor error, an unknown path or
+method under the API) becomes an OpenAI error body in the route class, so none reaches
+FastAPI's default ``{"detail": ...}`` handlers.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
-from app.api.errors import error_response, validation_error
-from app.api.gate import GenerationGate
-from app.api.prompting import RequestPlanner
+from app.api.errors import (
+    MethodNotAllowed,
+    UnknownRoute,
+    error_response,
+    unreadable_body,
+    validation_error,
+)
+from app.api.limits import RequestSizeLimit
 from app.api.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -29,38 +37,78 @@ from app.api.protocol import (
 )
 from app.api.serving import OpenAIServing
 from app.errors import ParlorError
-from app.prompt.sandbox import TemplateSandbox
-
-if TYPE_CHECKING:
-    from app.context import AppContext
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
+#: Every API path and the one method it answers.
+API_ROUTES = {
+    "/v1/models": "GET",
+    "/v1/chat/completions": "POST",
+    "/v1/completions": "POST",
+    "/tokenize": "POST",
+    "/detokenize": "POST",
+}
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
-def build_openai_serving(context: AppContext) -> OpenAIServing:
-    """The serving object for ``context``: its models, presets, characters and API key."""
-    planner = RequestPlanner(
-        TemplateSandbox(), presets=context.presets, characters=context.character_prompts
+
+def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error statuses (all with OpenAI's error object)."""
+    meaning = {
+        400: "Invalid request: a bad field, an unreadable body, or a prompt over the context",
+        401: "Missing or wrong API key",
+        404: "Unknown character or preset",
+        413: "Request body over the size limit",
+        429: "Generation queue full",
+        500: "Parlor failed (the model file, say)",
+        502: "The backend failed (a remote server)",
+        503: "No model is loaded",
+    }
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorResponse, "description": meaning[code]} for code in statuses
+    }
+    responses["default"] = {"model": ErrorResponse, "description": "Any other error"}
+    return responses
+
+
+_GENERATION_ERRORS = _documented(400, 401, 404, 413, 429, 500, 502, 503)
+_TOKEN_ERRORS = _documented(400, 401, 413, 503)
+
+
+def install_api(app: FastAPI, serving: OpenAIServing) -> None:
+    """Serve the API on ``app`` with ``serving``: the routes and the request-size limit."""
+    app.state.openai_serving = serving
+    app.include_router(create_router())
+    app.add_middleware(
+        RequestSizeLimit, max_bytes=serving.max_request_bytes, applies_to=is_api_path
     )
-    return OpenAIServing(
-        context.models, planner, gate=GenerationGate(), api_key=context.settings.api_key
-    )
+
+
+def is_api_path(path: str) -> bool:
+    """Whether ``path`` belongs to the API (everything else is the UI's)."""
+    return path in API_ROUTES or path == "/v1" or path.startswith("/v1/")
 
 
 def create_router() -> APIRouter:
-    """The routes: ``/v1/models``, ``/v1/chat/completions``, ``/v1/completions``,
-    ``/tokenize`` and ``/detokenize``, all behind the API key when one is set."""
+    """The routes of :data:`API_ROUTES`, all behind the API key when one is set, and an
+    OpenAI error for any other path or method under the API."""
     router = APIRouter(route_class=_OpenAIRoute, dependencies=[Depends(_authorize)])
-    router.add_api_route("/v1/models", _list_models, methods=["GET"])
-    router.add_api_route("/v1/chat/completions", _chat_completions, methods=["POST"])
-    router.add_api_route("/v1/completions", _completions, methods=["POST"])
-    router.add_api_route("/tokenize", _tokenize, methods=["POST"])
-    router.add_api_route("/detokenize", _detokenize, methods=["POST"])
+    router.add_api_route("/v1/models", _list_models, methods=["GET"], responses=_documented(401))
+    router.add_api_route(
+        "/v1/chat/completions", _chat_completions, methods=["POST"], responses=_GENERATION_ERRORS
+    )
+    router.add_api_route(
+        "/v1/completions", _completions, methods=["POST"], responses=_GENERATION_ERRORS
+    )
+    router.add_api_route("/tokenize", _tokenize, methods=["POST"], responses=_TOKEN_ERRORS)
+    router.add_api_route("/detokenize", _detokenize, methods=["POST"], responses=_TOKEN_ERRORS)
+    for path in ("/v1", "/v1/{rest:path}", "/tokenize", "/detokenize"):
+        router.add_api_route(path, _no_route, methods=_ALL_METHODS, include_in_schema=False)
     return router
 
 
 class _OpenAIRoute(APIRoute):
-    """Maps request validation errors and Parlor errors to OpenAI error bodies."""
+    """Maps request validation errors, unreadable bodies and Parlor errors to OpenAI
+    error bodies."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -72,6 +120,8 @@ class _OpenAIRoute(APIRoute):
                 return _respond(validation_error(exc.errors()))
             except ParlorError as exc:
                 return _respond(error_response(exc))
+            except HTTPException as exc:  # FastAPI could not read the body
+                return _respond(error_response(unreadable_body(exc.__cause__, exc.detail)))
 
         return route
 
@@ -105,6 +155,16 @@ def _tokenize(body: TokenizeRequest, request: Request) -> Response:
 
 def _detokenize(body: DetokenizeRequest, request: Request) -> Response:
     return _respond(_serving(request).detokenize(body))
+
+
+async def _no_route(request: Request) -> Response:
+    method, path = request.method, request.url.path
+    allowed = API_ROUTES.get(path)
+    if allowed is None:
+        return _respond(error_response(UnknownRoute(method, path)))
+    response = _respond(error_response(MethodNotAllowed(method, path)))
+    response.headers["Allow"] = allowed
+    return response
 
 
 def _respond(result: ErrorResponse | ResponseModel | AsyncIterator[str]) -> Response:

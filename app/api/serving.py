@@ -1,7 +1,9 @@
 """The OpenAI-compatible endpoints' logic, against an injected model manager.
 
-Each public method returns a response model, an :class:`ErrorResponse` (every Parlor
-error is mapped here, once) or, for a stream, an async iterator of SSE frames.  The
+Engine requests come from the chat layer (:class:`~app.chat.api_prompts.ApiRequests`);
+this module only picks the backend, runs the generation and shapes the answer.  Each
+public method returns a response model, an :class:`ErrorResponse` (every Parlor error is
+mapped here, once) or, for a stream, an async iterator of SSE frames.  The
 backend is synchronous: its stream runs in worker threads, one API generation at a time
 (:class:`~app.api.gate.GenerationGate`), and a client that goes away stops it.
 """
@@ -17,9 +19,9 @@ from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from app.api.errors import GenerationFailed, Unauthorized, error_response
+from app.api.errors import ClientGone, GenerationFailed, Unauthorized, error_response
 from app.api.gate import GenerationGate
-from app.api.prompting import RequestPlanner, tokenize_prompt
+from app.api.grammar import grammar_for
 from app.api.protocol import (
     ChatChoice,
     ChatCompletionRequest,
@@ -39,8 +41,9 @@ from app.api.protocol import (
 )
 from app.api.pump import pumped_events
 from app.api.sse import ChatChunks, CompletionChunks, openai_finish_reason, sse_stream, usage_of
+from app.chat.api_prompts import ApiRequests
 from app.engine.base import Backend, Finished, GenerationEvent, GenerationRequest
-from app.errors import InputError, ParlorError
+from app.errors import ParlorError
 
 log = logging.getLogger(__name__)
 
@@ -61,30 +64,30 @@ class BackendSource(Protocol):
         ...
 
 
-class ClientGone(ParlorError):
-    """The client disconnected before its reply was ready (nobody reads this)."""
-
-    status_code = 499
-    code = "client_closed_request"
-
-
 class OpenAIServing:
     """Chat and text completions, model listing and (de)tokenization."""
 
     def __init__(
         self,
         models: BackendSource,
-        planner: RequestPlanner,
+        requests: ApiRequests,
         *,
+        max_request_bytes: int,
         gate: GenerationGate | None = None,
         api_key: str | None = None,
         disconnect_poll_seconds: float = 0.25,
     ) -> None:
         self._models = models
-        self._planner = planner
+        self._requests = requests
         self._gate = gate or GenerationGate()
         self._api_key = api_key
+        self._max_request_bytes = max_request_bytes
         self._poll = disconnect_poll_seconds
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request body accepted (a larger one is answered with 413)."""
+        return self._max_request_bytes
 
     def authorize(self, authorization: str | None) -> None:
         """Raise :class:`Unauthorized` unless the ``Authorization`` header carries the key."""
@@ -107,7 +110,7 @@ class OpenAIServing:
         """``POST /v1/chat/completions``."""
         try:
             backend = self._models.current()
-            generation = await run_in_threadpool(self._planner.chat, backend, request)
+            generation = await run_in_threadpool(self._chat_request, backend, request)
             model = backend.info.name
             if request.stream:
                 self._gate.check()
@@ -130,7 +133,7 @@ class OpenAIServing:
         """``POST /v1/completions``."""
         try:
             backend = self._models.current()
-            generation = await run_in_threadpool(self._planner.completion, backend, request)
+            generation = await run_in_threadpool(self._completion_request, backend, request)
             model = backend.info.name
             if request.stream:
                 self._gate.check()
@@ -151,13 +154,12 @@ class OpenAIServing:
         """``POST /tokenize``: llama.cpp server semantics."""
         try:
             backend = self._models.current()
-            if request.add_special and request.parse_special:
-                tokens = tokenize_prompt(backend, request.content)
-            else:
-                add_bos = request.add_special and backend.info.add_bos
-                tokens = backend.tokenize(
-                    request.content, add_bos=add_bos, special=request.parse_special
-                )
+            tokens = self._requests.tokenize(
+                backend,
+                request.content,
+                add_special=request.add_special,
+                parse_special=request.parse_special,
+            )
             if not request.with_pieces:
                 return TokenizeResponse(tokens=tokens)
             pieces = [TokenPiece(id=t, piece=backend.detokenize([t])) for t in tokens]
@@ -169,14 +171,21 @@ class OpenAIServing:
         """``POST /detokenize``."""
         try:
             backend = self._models.current()
-            n_vocab = backend.info.n_vocab
-            if n_vocab and any(not 0 <= t < n_vocab for t in request.tokens):
-                raise InputError("tokens", f"holds a token id outside 0..{n_vocab - 1}")
-            return DetokenizeResponse(content=backend.detokenize(request.tokens))
+            return DetokenizeResponse(content=self._requests.detokenize(backend, request.tokens))
         except ParlorError as exc:
             return self._error(exc)
 
     # -- running a generation ------------------------------------------------------------
+
+    def _chat_request(self, backend: Backend, request: ChatCompletionRequest) -> GenerationRequest:
+        grammar = grammar_for(request.response_format, request.grammar)
+        return self._requests.chat(backend, request.to_input(grammar))
+
+    def _completion_request(
+        self, backend: Backend, request: CompletionRequest
+    ) -> GenerationRequest:
+        grammar = grammar_for(None, request.grammar)
+        return self._requests.completion(backend, request.to_input(grammar))
 
     async def _complete(
         self, backend: Backend, generation: GenerationRequest, is_disconnected: DisconnectProbe

@@ -16,7 +16,7 @@ and an entry is unchanged, the original entry comes back byte for byte.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -621,6 +621,33 @@ class WorldInfo:
     def from_lorebook(cls, book: Lorebook, *, name: str = "") -> WorldInfo:
         """Convert a spec lorebook to a World Info file (ST's ``convertCharacterBook``)."""
         return cls(name or book.name, book.to_world())
+
+    @classmethod
+    def from_entries(
+        cls, name: str, fields: Mapping[str, Any], entries: Iterable[Mapping[str, Any]]
+    ) -> WorldInfo:
+        """A world from book-level ``fields`` and World Info ``entries`` (as stored).
+
+        Each entry is keyed by its own ``uid``, as SillyTavern keys them, so that an
+        entry meets its ``originalData`` twin again on export; an entry without a
+        usable uid, or with one already taken, gets the next free number.
+        """
+        keyed: dict[str, JSONDict] = {}
+        pending: list[JSONDict] = []
+        for entry in entries:
+            uid = entry.get("uid")
+            key = _uid_key(uid) if isinstance(uid, int | float | str) else None
+            if key is None or key in keyed:
+                pending.append(deep_copy(dict(entry)))
+            else:
+                keyed[key] = deep_copy(dict(entry))
+        next_uid = 0
+        for entry in pending:
+            while str(next_uid) in keyed:
+                next_uid += 1
+            keyed[str(next_uid)] = {**entry, "uid": next_uid}
+        data = {k: deep_copy_value(v) for k, v in fields.items() if k != "entries"}
+        return cls(name, {**data, "entries": keyed})
 
 
 def _parse_world_json(raw: bytes, source: str) -> object:

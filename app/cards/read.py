@@ -86,7 +86,10 @@ def read_card(
             raise CardError(source, "not a PNG image (the file does not start like one)")
         if suffix == ".charx" and not raw.startswith(b"PK\x03\x04"):
             raise CardError(source, "not a CHARX file (not a zip archive)")
-    return _read_bytes(raw, source, limits)
+    try:
+        return _read_bytes(raw, source, limits)
+    except RecursionError:
+        raise CardError(source, "JSON is nested too deeply") from None
 
 
 def _too_big(size: int, limit: int) -> str:

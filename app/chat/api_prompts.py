@@ -1,60 +1,51 @@
-"""The API's ``character`` extension, from the chat layer's side: play a stored character.
+"""The chat layer's door for the API: every API generation request is made here.
 
-The API does not build roleplay prompts itself.  A :class:`CharacterPrompts` (here
-:class:`ApiCharacterPrompts`) turns a stored character, an optional preset and the request's
-messages into the prompt text, stop strings and sampler settings that Parlor's own UI
-would use for the same conversation.
+The API turns its wire models into the plain inputs below (:class:`ChatInput`,
+:class:`TextInput`) and asks :class:`ApiRequests` for the engine request.  Without a
+``character`` a chat is rendered with the model's own chat template; with one,
+:class:`ApiCharacterPrompts` renders the prompt Parlor's UI would build for the same
+conversation.  Either way :class:`~app.chat.requests.RequestBuilder` makes the request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
 
 from app.chat.library import CharacterLibrary
+from app.chat.requests import NO_SAMPLING, ApiMessage, RequestBuilder, Sampling, check_length
 from app.chat.transient import transient_chat, transient_history
-from app.chat.turns import TurnRunner
-from app.engine.sampling import SamplerSettings
-from app.storage.types import Role
+from app.chat.turns import TurnContext, TurnRunner
+from app.engine.base import Backend, GenerationRequest
+from app.errors import InputError
+from app.prompt.types import BuiltPrompt
+from app.storage.types import ChatSettings, Role
 
 
 @dataclass(frozen=True)
-class ApiMessage:
-    """One message of an API request, as the chat layer sees it."""
+class ChatInput:
+    """An API chat completion: the messages, what it sets, and the character to play."""
 
-    role: str  # "system", "user" or "assistant"
-    content: str
-    name: str | None = None
+    messages: tuple[ApiMessage, ...]
+    sampling: Sampling = NO_SAMPLING
+    #: A stored character's name or id (None: the model's own chat template).
+    character: str | None = None
 
 
 @dataclass(frozen=True)
-class RenderedPrompt:
-    """A character's prompt for one API request, ready for the engine."""
+class TextInput:
+    """An API text completion: the prompt as text or token ids, and what it sets."""
 
-    prompt_text: str
-    stop: tuple[str, ...] = ()
-    sampler: SamplerSettings = field(default_factory=SamplerSettings)
-    #: The preset's reply length, or None for "the rest of the context".
-    max_new_tokens: int | None = None
-    #: The conversation as ``(role, content)`` pairs for remote chat-completions servers;
-    #: None sends the request's own messages.
-    messages: tuple[tuple[str, str], ...] | None = None
+    prompt: str | tuple[int, ...]
+    sampling: Sampling = NO_SAMPLING
 
 
-@runtime_checkable
-class CharacterPrompts(Protocol):
-    """Renders a stored character's prompt for an API request."""
+@dataclass(frozen=True)
+class CharacterTurn:
+    """A stored character's turn for an API request: its context and built prompt."""
 
-    def render_for_api(
-        self, character: str, preset: str | None, messages: Sequence[ApiMessage]
-    ) -> RenderedPrompt:
-        """The prompt for ``messages`` played by ``character`` (a name or an id).
-
-        ``preset`` names a stored sampler preset (None: the character's or the default
-        one).  Raises ``app.errors.NotFound`` for an unknown character or preset.
-        """
-        ...
+    context: TurnContext
+    prompt: BuiltPrompt
 
 
 _ROLES = {"user": Role.USER, "assistant": Role.ASSISTANT, "system": Role.SYSTEM}
@@ -69,10 +60,14 @@ class ApiCharacterPrompts:
 
     def render_for_api(
         self, character: str, preset: str | None, messages: Sequence[ApiMessage]
-    ) -> RenderedPrompt:
-        """The prompt for ``messages`` with ``character`` playing the assistant."""
+    ) -> CharacterTurn:
+        """The turn for ``messages`` with ``character`` (a name or id) playing the assistant.
+
+        ``preset`` names a stored sampler preset (None: the character's or the default one).
+        Raises ``app.errors.NotFound`` for an unknown character.
+        """
         stored = self._library.find(character)
-        chat = transient_chat(stored.id, {"preset": preset} if preset else None)
+        chat = transient_chat(stored.id, ChatSettings(preset=preset))
         user_name = next((m.name for m in messages if m.role == "user" and m.name), None)
         turns = [
             (
@@ -85,10 +80,48 @@ class ApiCharacterPrompts:
         context = self._runner.context(
             chat, transient_history(turns), "normal", user_name=user_name
         )
-        prompt = self._runner.build(context)
-        return RenderedPrompt(
-            prompt_text=prompt.text,
-            stop=tuple(prompt.stop) + tuple(context.preset.stop),
-            sampler=context.preset.to_sampler_settings(),
-            max_new_tokens=context.request.max_new_tokens,
+        return CharacterTurn(context, self._runner.build(context))
+
+
+class ApiRequests:
+    """Makes the engine request for each API chat and text completion (and tokenizes)."""
+
+    def __init__(
+        self, builder: RequestBuilder, characters: ApiCharacterPrompts | None = None
+    ) -> None:
+        self._builder = builder
+        self._characters = characters
+
+    def chat(self, backend: Backend, request: ChatInput) -> GenerationRequest:
+        """The request for a chat completion on ``backend``."""
+        if request.character is None:
+            return self._builder.for_messages(backend, request.messages, request.sampling)
+        if self._characters is None:
+            raise InputError("character", "character prompts are unavailable here")
+        for message in request.messages:
+            check_length(backend.info, len(message.content))
+        if request.sampling.preset is not None:
+            self._builder.preset(request.sampling.preset)  # an unknown preset is NotFound
+        turn = self._characters.render_for_api(
+            request.character, request.sampling.preset, request.messages
         )
+        context = turn.context
+        return self._builder.for_prompt(
+            backend, turn.prompt, context.request, context.preset, request.sampling
+        )
+
+    def completion(self, backend: Backend, request: TextInput) -> GenerationRequest:
+        """The request for a text completion on ``backend``."""
+        return self._builder.for_text(backend, request.prompt, request.sampling)
+
+    def tokenize(
+        self, backend: Backend, text: str, *, add_special: bool, parse_special: bool
+    ) -> list[int]:
+        """``text`` as tokens, the way llama.cpp's ``/tokenize`` gives them."""
+        return self._builder.tokenize(
+            backend, text, add_special=add_special, parse_special=parse_special
+        )
+
+    def detokenize(self, backend: Backend, tokens: Sequence[int]) -> str:
+        """The text of ``tokens``."""
+        return self._builder.detokenize(backend, tokens)

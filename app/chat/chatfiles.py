@@ -39,13 +39,18 @@ class ChatFiles:
 
     def export_character(self, character_id: int, folder: Path) -> list[Path]:
         """Every chat of the character as one JSONL file each in ``folder``."""
+        return [
+            self.export_chat(chat.id, folder)
+            for chat in ChatRepository(self._db).list_chats(character_id)
+        ]
+
+    def export_chat(self, chat_id: int, folder: Path) -> Path:
+        """One chat as a SillyTavern JSONL file in ``folder``; returns the file."""
+        chat = ChatRepository(self._db).get_chat(chat_id)
         folder.mkdir(parents=True, exist_ok=True)
-        written = []
-        for chat in ChatRepository(self._db).list_chats(character_id):
-            target = folder / f"{_safe(chat.title)} ({chat.id}).jsonl"
-            write_chat_file(target, export_st_chat(self._db, chat.id))
-            written.append(target)
-        return written
+        target = folder / f"{_safe(chat.title)} ({chat.id}).jsonl"
+        write_chat_file(target, export_st_chat(self._db, chat.id))
+        return target
 
 
 def _safe(title: str) -> str:

@@ -1,34 +1,55 @@
-"""``parlor import``: detect what a file is by its content and store it.
+"""Importing files: ``parlor import`` and the UI's import buttons take this one path.
 
 Cards, SillyTavern World Info files, sampler presets, instruct/context/system-prompt
-templates and SillyTavern chats; a folder (such as a SillyTavern user data folder with
-``characters/``, ``chats/``, ``worlds/``) is walked.  One failing item never stops the
-rest, and nothing of a failed item is stored.
+templates, SillyTavern chats, persona avatars and SillyTavern's ``settings.json`` are
+recognised by their content and stored persistently; a folder (such as a SillyTavern
+user data folder) is walked.  One failing item never stops the rest, nothing of a failed
+item is stored, and no import silently replaces an existing item: an identical one is
+reported as already there, a different one of the same name is stored beside it (see
+:mod:`app.chat.format_files` for formats).
+
+A SillyTavern data folder comes over as the user had it: ``settings.json`` makes the
+instruct preset, context template and system prompt in use one prompt format and the
+default; the selected sampler preset becomes the default preset, and the persona in use
+the default persona.  Folders Parlor has no use for are skipped with one line each.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app.chat.library import CharacterLibrary
+from app.cards import read_card, read_world_file
+from app.chat.format_files import FormatFiles, Stored, load_user_templates
+from app.chat.library import CharacterLibrary, PersonaImport
+from app.chat.preset_files import store_preset
+from app.chat.st_folder import (
+    AVATARS,
+    SETTINGS,
+    import_order,
+    is_avatar,
+    persona_imports,
+    selected_preset,
+    skip_reason,
+    walk,
+)
+from app.chat.st_personas import STPersonas, personas_from_settings, read_settings
 from app.errors import InputError, ParlorError
 from app.presets.library import PresetLibrary
-from app.presets.sillytavern import import_sillytavern
+from app.presets.model import Preset
+from app.presets.sillytavern import ImportReport, import_sillytavern
 from app.prompt.registry import FormatRegistry
-from app.prompt.st_import import import_st_file
+from app.prompt.st_import import import_st_data, import_st_file
+from app.storage.repositories import PreferencesRepository
 
-log = logging.getLogger(__name__)
-
-ItemKind = Literal["card", "lorebook", "preset", "template", "chat"]
+ItemKind = Literal[
+    "card", "lorebook", "preset", "template", "chat", "persona", "settings", "folder"
+]
 #: Stores a SillyTavern chat file (for the named character, or the one in its header).
 ChatImporter = Callable[[Path, str | None], str]
-_SUFFIXES = {".png", ".json", ".charx", ".jsonl", ".yaml", ".yml"}
 _MAX_SNIFF = 64 * 1024 * 1024
 _TEMPLATE_KEYS = {"input_sequence", "story_string", "output_sequence", "system_sequence"}
 _PRESET_KEYS = {"temp", "rep_pen", "temperature", "top_p", "min_p", "sampler_order", "samplers"}
@@ -36,18 +57,38 @@ _PRESET_KEYS = {"temp", "rep_pen", "temperature", "top_p", "min_p", "sampler_ord
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What happened to one file."""
+    """What happened to one file (or skipped folder)."""
 
     path: Path
     kind: ItemKind | None
     name: str = ""
     error: str | None = None
     report: tuple[str, ...] = ()
+    #: Why nothing was stored though nothing failed (a folder Parlor has no use for,
+    #: an item that is already there).
+    skipped: str | None = None
 
     @property
     def ok(self) -> bool:
-        """Whether the item was stored."""
+        """Whether the item did not fail (stored, or skipped for a reason)."""
         return self.error is None
+
+    def line(self) -> str:
+        """The one line a user sees for this item."""
+        if self.error is not None:
+            return f"failed: {self.error}"
+        if self.skipped is not None:
+            return f"skipped {self.path}: {self.skipped}"
+        return f"imported {self.kind} {self.name!r} from {self.path}"
+
+
+@dataclass(frozen=True)
+class _Done:
+    """The outcome of storing one item."""
+
+    name: str
+    report: tuple[str, ...] = ()
+    skipped: str | None = None
 
 
 class Importer:
@@ -60,60 +101,160 @@ class Importer:
         formats: FormatRegistry,
         templates_dir: Path,
         chat_importer: ChatImporter | None = None,
+        *,
+        preferences: PreferencesRepository | None = None,
     ) -> None:
         self._library = library
         self._presets = presets
-        self._formats = formats
-        self._templates_dir = templates_dir
+        self._formats = FormatFiles(formats, templates_dir)
         self._chats = chat_importer
+        self._preferences = preferences or PreferencesRepository(library.db)
+        self._settings_cache: dict[Path, STPersonas | None] = {}
 
     def files(self, paths: list[Path]) -> list[Path]:
-        """Every importable file under ``paths`` (folders walked, sorted)."""
+        """Every importable file under ``paths``, plus each skipped folder (a directory).
+
+        Folders are walked; chats come last (their characters first) and
+        ``settings.json`` just before them (the templates and presets it selects first).
+        """
         found: list[Path] = []
         for path in paths:
-            if path.is_dir():
-                found += sorted(p for p in path.rglob("*") if p.suffix.lower() in _SUFFIXES)
-            else:
-                found.append(path)
-        return found
+            found += list(walk(path)) if path.is_dir() else [path]
+        return sorted(found, key=import_order)
+
+    def import_all(
+        self, paths: list[Path], *, character: str | None = None
+    ) -> Iterator[ImportResult]:
+        """Import everything under ``paths``, one result per file or skipped folder."""
+        for path in self.files(paths):
+            yield self.import_file(path, character=character)
 
     def import_file(self, path: Path, *, character: str | None = None) -> ImportResult:
         """Import one file; errors are returned, not raised."""
+        skipped = skip_reason(path)
+        if skipped is not None:
+            return ImportResult(path, "folder" if path.is_dir() else None, skipped=skipped)
         kind: ItemKind | None = None
         try:
             kind = detect_kind(path)
-            name, report = self._store(kind, path, character)
+            done = self._store(kind, path, character)
         except ParlorError as exc:
             return ImportResult(path, kind, error=str(exc))
         except OSError as exc:
             return ImportResult(path, kind, error=f"{path}: {exc.strerror or exc}")
-        return ImportResult(path, kind, name, report=report)
+        except RecursionError:
+            return ImportResult(path, kind, error=f"{path}: JSON is nested too deeply")
+        return ImportResult(path, kind, done.name, report=done.report, skipped=done.skipped)
 
-    def _store(
-        self, kind: ItemKind, path: Path, character: str | None
-    ) -> tuple[str, tuple[str, ...]]:
+    def _store(self, kind: ItemKind, path: Path, character: str | None) -> _Done:
         if kind == "card":
-            return self._library.import_card(path).name, ()
+            return self._card(path)
         if kind == "lorebook":
-            return self._library.import_world(path).name, ()
+            return self._world(path)
         if kind == "preset":
             preset, report = import_sillytavern(path)
-            self._presets.save(preset)
-            return preset.name, tuple(report.lines())
+            return self._preset(preset, report)
         if kind == "template":
-            fmt = import_st_file(path).to_format()
-            self._templates_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, self._templates_dir / f"{fmt.name}.json")
-            self._formats.add(fmt)
-            return fmt.name, ()
+            return self._template(path)
+        if kind == "persona":
+            return self._persona(path)
+        if kind == "settings":
+            return self._settings(path)
         if self._chats is None:
             raise InputError(str(path), "chat import is not available")
-        return self._chats(path, character), ()
+        return _Done(self._chats(path, character))
+
+    # -- one method per kind ---------------------------------------------------------
+
+    def _card(self, path: Path) -> _Done:
+        card = read_card(path, source_name=str(path))
+        existing = self._library.identical(card)
+        if existing is not None:
+            return _Done(existing.name, skipped=f"already there: character {existing.name!r}")
+        return _Done(self._library.store_card(card).name)
+
+    def _world(self, path: Path) -> _Done:
+        world = read_world_file(path)
+        existing = self._library.identical_world(world)
+        if existing is not None:
+            return _Done(existing.name, skipped=f"already there: lorebook {existing.name!r}")
+        return _Done(self._library.store_world(world).name)
+
+    def _template(self, path: Path) -> _Done:
+        parts = import_st_file(path)
+        stored = self._formats.store(parts)
+        return _outcome(stored, parts.report)
+
+    def _preset(self, preset: Preset, report: ImportReport) -> _Done:
+        return _outcome(store_preset(self._presets, preset), tuple(report.lines()))
+
+    def _persona(self, path: Path) -> _Done:
+        known = self._settings_of(path.parent.parent / SETTINGS)
+        spec = known.by_file(path.name) if known else None
+        persona = PersonaImport(
+            spec.name if spec else path.stem,
+            spec.description if spec else "",
+            spec.position if spec else 0,
+            path.read_bytes(),
+            default=known is not None and known.default_file == path.name,
+        )
+        stored, created = self._library.import_persona(persona)
+        lines = (*spec.report,) if spec else ()
+        if not created:
+            return _Done(stored.name, lines, f"already there: persona {stored.name!r}")
+        return _Done(stored.name, lines)
+
+    def _settings(self, path: Path) -> _Done:
+        """The active setup of ``settings.json``; everything is read before anything is stored."""
+        data = read_settings(path)
+        parts = import_st_data(data, source=str(path))
+        preset, report = selected_preset(data, path)
+        personas = persona_imports(data, path.parent / AVATARS)
+        fmt = self._formats.store(parts)
+        lines = [*parts.report, *fmt.lines]
+        preset_name = None
+        if preset is not None and report is not None:
+            stored = store_preset(self._presets, preset)
+            preset_name = stored.name
+            notes = (*report.lines(), *stored.lines)
+            lines += [f"preset {stored.name!r}: {line}" for line in notes]
+        with self._library.db.transaction() as session:
+            for persona, spec in personas:
+                stored_persona, created = self._library.import_persona(persona, session=session)
+                state = "imported" if created else "already there"
+                default = " (the default)" if persona.default else ""
+                lines += [f"persona {stored_persona.name!r}: {state}{default}", *spec.report]
+            self._preferences.set_default_format(fmt.name, session=session)
+            if preset_name is not None:
+                self._preferences.set_default_preset(preset_name, session=session)
+        defaults = f"default format {fmt.name!r}" + (
+            f", default preset {preset_name!r}" if preset_name else ""
+        )
+        return _Done(fmt.name, (*lines, defaults))
+
+    def _settings_of(self, path: Path) -> STPersonas | None:
+        if path not in self._settings_cache:
+            try:
+                found = personas_from_settings(read_settings(path)) if path.is_file() else None
+            except InputError:
+                found = None
+            self._settings_cache[path] = found
+        return self._settings_cache[path]
+
+
+def _outcome(stored: Stored, report: tuple[str, ...]) -> _Done:
+    lines = (*report, *stored.lines)
+    return _Done(stored.name, lines, None if stored.changed else stored.lines[0])
 
 
 def detect_kind(path: Path) -> ItemKind:
-    """What ``path`` holds, judged by its content (and, for JSONL, its suffix)."""
+    """What ``path`` holds, judged by its content (and, for JSONL, its suffix).
+
+    An image in a ``User Avatars`` folder is a persona avatar, as SillyTavern keeps them.
+    """
     suffix = path.suffix.lower()
+    if is_avatar(path):
+        return "persona"
     if suffix in (".png", ".charx", ".yaml", ".yml"):
         return "card"
     if suffix == ".jsonl":
@@ -124,6 +265,8 @@ def detect_kind(path: Path) -> ItemKind:
         data = json.loads(path.read_bytes().decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(str(path), f"not a JSON file ({exc.__class__.__name__})") from None
+    except RecursionError:
+        raise InputError(str(path), "JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(str(path), "not a card, lorebook, preset or template (not an object)")
     return _kind_of(data, path)
@@ -135,6 +278,8 @@ def _kind_of(data: dict[str, object], path: Path) -> ItemKind:
         return "card"
     if isinstance(data.get("entries"), dict) or data.get("spec") == "lorebook_v3":
         return "lorebook"
+    if isinstance(data.get("power_user"), dict):
+        return "settings"
     sections = {"instruct", "context", "sysprompt"} & keys
     if keys & _TEMPLATE_KEYS or sections or {"name", "content"} <= keys:
         return "template"
@@ -143,11 +288,4 @@ def _kind_of(data: dict[str, object], path: Path) -> ItemKind:
     raise InputError(str(path), "not a card, lorebook, preset, template or chat")
 
 
-def load_user_templates(formats: FormatRegistry, folder: Path) -> Iterator[str]:
-    """Add imported SillyTavern templates kept in ``folder``; yields the errors."""
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            formats.add(import_st_file(path).to_format())
-        except ParlorError as exc:
-            log.warning("%s", exc)
-            yield str(exc)
+__all__ = ["ImportResult", "Importer", "ItemKind", "detect_kind", "load_user_templates"]

@@ -12,14 +12,28 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
 
 from app.cards.model import CharacterCard
-from app.chat.turns import Progress, Stores, TurnRunner
-from app.errors import InputError
+from app.chat.turns import Progress, TurnRunner
+from app.errors import InputError, NotFound
+from app.prompt.itemize import PromptPart, itemize
 from app.prompt.types import BuiltPrompt, GenerationType
-from app.storage.types import Chat, GenInfo, Message, Role
+from app.storage.db import Database
+from app.storage.types import (
+    CharacterSummary,
+    Chat,
+    ChatSettings,
+    GenInfo,
+    Message,
+    Role,
+    SearchHit,
+)
 
 Persist = Callable[[Progress], Message | None]
+#: The user's name in a chat with no persona at all.
+DEFAULT_USER_NAME = "User"
 
 
 @dataclass(frozen=True)
@@ -32,33 +46,77 @@ class ShownMessage:
 
 
 @dataclass(frozen=True)
+class Participant:
+    """Someone in a chat: a character or the user's persona, and their avatar's stamp.
+
+    ``avatar_stamp`` changes whenever the avatar does (None: no avatar), so a UI can
+    cache thumbnails and fetch the image (:meth:`ChatService.avatar`) only when needed.
+    """
+
+    kind: Literal["character", "persona"]
+    id: int | None
+    name: str
+    avatar_stamp: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ChatView:
     """A chat as the UI shows it: the active path from the first message down."""
 
     chat: Chat
     character_name: str
     messages: list[ShownMessage]
+    character: Participant | None = None
+    user: Participant | None = None
+    #: Chat settings that no longer resolve and fall back to defaults (shown to the user).
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SettingChoices:
+    """What a chat's settings can be set to: preset, format and persona names."""
+
+    presets: list[str]
+    formats: list[str]
+    #: ``(name, id)`` of every persona.
+    personas: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class ContextUse:
+    """How much of the model's context the next reply's prompt takes."""
+
+    prompt_tokens: int
+    n_ctx: int
+
+
+@dataclass(frozen=True)
+class SwipeResult:
+    """What a swipe did: showed a stored alternative, started a new one, or nothing.
+
+    ``replies`` streams the new alternative (the service stores it when it is done).
+    """
+
+    shown: Message | None = None
+    replies: Iterator[Progress] | None = None
 
 
 class ChatService:
     """All chat operations; each reply streams as :class:`Progress` values."""
 
-    def __init__(self, runner: TurnRunner) -> None:
+    def __init__(self, runner: TurnRunner, db: Database) -> None:
         self._runner = runner
-
-    @property
-    def stores(self) -> Stores:
-        """The repositories (for read-only listing by the UI and CLI)."""
-        return self._runner.stores
+        self._db = db
+        self._stores = runner.stores
 
     # -- chats ---------------------------------------------------------------------
 
     def new_chat(self, character_id: int, *, persona_id: int | None = None) -> Chat:
         """A new chat opening with the greeting; alternate greetings become its swipes."""
-        character = self.stores.characters.get(character_id)
+        character = self._stores.characters.get(character_id)
         card = CharacterCard.from_document(character.card)
         greetings = [g for g in (card.first_mes, *card.alternate_greetings) if g.strip()]
-        return self.stores.chats.create_chat(
+        return self._stores.chats.create_chat(
             [character_id],
             persona_id=persona_id,
             title=f"Chat with {card.name}",
@@ -66,20 +124,146 @@ class ChatService:
             greeting_speaker=card.name,
         )
 
+    def start_chat(self, character_id: int) -> tuple[Chat, bool]:
+        """A fresh chat with the character, and whether it was created just now.
+
+        When the character's newest chat is still untouched (its greetings only, no
+        settings changed), that one is returned instead of an identical twin.
+        """
+        latest = next(iter(self._stores.chats.list_chats(character_id)), None)
+        if latest is not None and self._untouched(latest):
+            return latest, False
+        return self.new_chat(character_id), True
+
+    def _untouched(self, chat: Chat) -> bool:
+        chats = self._stores.chats
+        path = chats.active_path(chat.id)
+        if len(path) > 1 or chat.settings != ChatSettings():
+            return False
+        greetings = chats.siblings(path[0].id)[1] if path else 0
+        return chats.count_messages(chat.id) == greetings
+
     def view(self, chat_id: int) -> ChatView:
-        """The chat's active path with swipe counters."""
-        chats = self.stores.chats
+        """The chat's active path with swipe counters, who is in it, and any warnings."""
+        chats = self._stores.chats
         chat = chats.get_chat(chat_id)
         path = chats.active_path(chat_id)
         positions = chats.swipe_positions(chat_id)
         shown = [ShownMessage(m, *positions[m.id]) for m in path]
-        name = self.stores.characters.get(chat.character_ids[0]).name
-        return ChatView(chat, name, shown)
+        character = self._character(chat)
+        warnings = self._runner.setting_warnings(chat)
+        return ChatView(chat, character.name, shown, character, self._user(chat), warnings)
+
+    def message(self, message_id: int) -> Message:
+        """One message, or ``NotFound``."""
+        return self._stores.chats.get_message(message_id)
+
+    def count_tokens(self, text: str) -> int:
+        """``text``'s length in the loaded model's tokens (``ModelNotLoaded`` without one)."""
+        return self._runner.count_tokens(text)
+
+    def chat(self, chat_id: int) -> Chat:
+        """One chat (trashed ones too), or ``NotFound``."""
+        return self._stores.chats.get_chat(chat_id)
+
+    def avatar(self, who: Participant) -> bytes | None:
+        """The avatar image of a chat participant (None: it has none)."""
+        if who.id is None or who.avatar_stamp is None:
+            return None
+        if who.kind == "character":
+            return self._stores.characters.avatar(who.id)
+        return self._stores.personas.get(who.id).avatar
+
+    def _character(self, chat: Chat) -> Participant:
+        summary = self._stores.characters.summary(chat.character_ids[0])
+        stamp = summary.modified_at if summary.has_avatar else None
+        return Participant("character", summary.id, summary.name, stamp)
+
+    def _user(self, chat: Chat) -> Participant:
+        personas = self._stores.personas
+        persona = personas.get(chat.persona_id) if chat.persona_id else personas.get_default()
+        if persona is None:
+            return Participant("persona", None, DEFAULT_USER_NAME)
+        stamp = persona.modified_at if persona.avatar else None
+        return Participant("persona", persona.id, persona.name, stamp)
+
+    def characters(self) -> list[CharacterSummary]:
+        """Every character (not in the trash), by name."""
+        return self._stores.characters.list_characters()
+
+    def setting_choices(self) -> SettingChoices:
+        """The presets, formats and personas a chat can choose from."""
+        personas = [(p.name, p.id) for p in self._stores.personas.list_personas()]
+        return SettingChoices(self._runner.preset_names(), self._runner.format_names(), personas)
+
+    def context_use(self, chat_id: int) -> ContextUse:
+        """The next reply's prompt size against the context (``ModelNotLoaded`` without one)."""
+        prompt = self.prompt(chat_id)
+        return ContextUse(prompt.n_tokens, self._runner.n_ctx())
+
+    def busy(self) -> bool:
+        """Whether a chat reply is being written right now."""
+        return self._runner.busy()
+
+    def chats_of(self, character_id: int) -> list[Chat]:
+        """The character's chats (not in the trash), most recently used first."""
+        return self._stores.chats.list_chats(character_id)
+
+    def recent_chats(self) -> list[Chat]:
+        """Every chat not in the trash, most recently used first."""
+        return self._stores.chats.list_chats()
+
+    def trashed_chats(self) -> list[Chat]:
+        """Chats in the trash, most recently trashed first."""
+        return self._stores.chats.list_trash()
+
+    def open_character(self, character_id: int) -> Chat:
+        """The character's most recent chat, or a new one with its greeting."""
+        chats = self._stores.chats.list_chats(character_id)
+        return chats[0] if chats else self.new_chat(character_id)
+
+    def rename(self, chat_id: int, title: str) -> Chat:
+        """Give a chat a new title."""
+        return self._stores.chats.rename(chat_id, title.strip())
+
+    def duplicate(self, chat_id: int) -> Chat:
+        """A copy of the chat with all its branches and swipes."""
+        return self._stores.chats.duplicate(chat_id)
+
+    def trash(self, chat_id: int) -> Chat:
+        """Move a chat to the trash (it can be restored)."""
+        return self._stores.chats.trash(chat_id)
+
+    def restore(self, chat_id: int) -> Chat:
+        """Bring a chat back from the trash."""
+        return self._stores.chats.restore(chat_id)
+
+    def search(self, query: str, *, character_id: int | None = None) -> list[SearchHit]:
+        """Messages matching every word of ``query``, newest first; one character's or all."""
+        return self._stores.chats.search(query, character_id=character_id)
+
+    def reveal(self, message_id: int) -> Message:
+        """Make the branch holding ``message_id`` the shown one (for a search hit)."""
+        chats = self._stores.chats
+        with self._db.transaction() as session:
+            message = chats.get_message(message_id, session=session)
+            chats.show_path_to(message_id, session=session)
+        return message
+
+    def save_settings(
+        self, chat_id: int, settings: ChatSettings, *, persona_id: int | None
+    ) -> Chat:
+        """Store the chat's author's note, overrides and persona, in one transaction."""
+        self._runner.check_choices(settings)
+        chats = self._stores.chats
+        with self._db.transaction() as session:
+            chats.update_settings(chat_id, settings, session=session)
+            return chats.set_persona(chat_id, persona_id, session=session)
 
     def branch(self, message_id: int) -> Chat:
         """A new chat sharing the path up to (and including) ``message_id``."""
-        message = self.stores.chats.get_message(message_id)
-        return self.stores.chats.branch(message.chat_id, message_id)
+        message = self._stores.chats.get_message(message_id)
+        return self._stores.chats.branch(message.chat_id, message_id)
 
     # -- generation ----------------------------------------------------------------
 
@@ -88,11 +272,11 @@ class ChatService:
 
         An empty ``text`` asks for another reply without a user message.
         """
-        chat = self.stores.chats.get_chat(chat_id)
-        path = self.stores.chats.active_path(chat_id)
+        chat = self._stores.chats.get_chat(chat_id)
+        path = self._stores.chats.active_path(chat_id)
         if text.strip():
             context = self._runner.context(chat, path, "normal")
-            user = self.stores.chats.add_message(
+            user = self._stores.chats.add_message(
                 chat_id,
                 path[-1].id if path else None,
                 role=Role.USER,
@@ -105,46 +289,44 @@ class ChatService:
 
     def regenerate(self, chat_id: int) -> Iterator[Progress]:
         """A new alternative for the last reply (kept as a swipe; the old one stays)."""
-        chat = self.stores.chats.get_chat(chat_id)
-        path = self.stores.chats.active_path(chat_id)
+        chat = self._stores.chats.get_chat(chat_id)
+        path = self._stores.chats.active_path(chat_id)
         if not path or path[-1].role == Role.USER:
             yield from self.send(chat_id, "")
             return
         last = path[-1]
         yield from self._generate(chat, path[:-1], "regenerate", self._new_swipe(last))
 
-    def swipe(self, message_id: int, direction: int) -> Iterator[Progress]:
+    def swipe(self, message_id: int, direction: int) -> SwipeResult:
         """Show the previous or next alternative of any message.
 
-        Swiping right past the last alternative of a reply generates a new one; each
-        alternative keeps its own continuation.
+        Swiping right past the last alternative of a reply generates a new one (streamed
+        in ``replies``); each alternative keeps its own continuation.
         """
-        chats = self.stores.chats
+        chats = self._stores.chats
         message = chats.get_message(message_id)
         index, count = chats.siblings(message_id)
         target = index + (1 if direction > 0 else -1)
         if 0 <= target < count:
-            shown = chats.select_sibling(message_id, target)
-            yield Progress(shown.content, True, "stop", message=shown)
-            return
+            return SwipeResult(shown=chats.select_sibling(message_id, target))
         if target < 0 or message.role == Role.USER:
-            return
+            return SwipeResult()
         chat = chats.get_chat(message.chat_id)
         path = chats.active_path(message.chat_id)
         history = path[: [m.id for m in path].index(message_id)]
-        yield from self._generate(chat, history, "swipe", self._new_swipe(message))
+        return SwipeResult(replies=self._generate(chat, history, "swipe", self._new_swipe(message)))
 
     def continue_reply(self, chat_id: int) -> Iterator[Progress]:
         """Make the last reply longer; the added text is saved onto the same message."""
-        chat = self.stores.chats.get_chat(chat_id)
-        path = self.stores.chats.active_path(chat_id)
+        chat = self._stores.chats.get_chat(chat_id)
+        path = self._stores.chats.active_path(chat_id)
         if not path or path[-1].role == Role.USER:
             raise InputError("continue", "the last message is not a reply to continue")
         last = path[-1]
 
         def persist(done: Progress) -> Message:
             info = done.gen_info or GenInfo()
-            return self.stores.chats.finish_message(
+            return self._stores.chats.finish_message(
                 last.id, last.content + done.text, info, stopped=info.stopped
             )
 
@@ -160,15 +342,44 @@ class ChatService:
 
     def impersonate(self, chat_id: int) -> Iterator[Progress]:
         """Write the user's next message for them (not stored: it goes to the input box)."""
-        chat = self.stores.chats.get_chat(chat_id)
-        path = self.stores.chats.active_path(chat_id)
+        chat = self._stores.chats.get_chat(chat_id)
+        path = self._stores.chats.active_path(chat_id)
         yield from self._generate(chat, path, "impersonate", lambda done: None)
 
-    def prompt(self, chat_id: int) -> BuiltPrompt:
-        """The exact prompt the next reply in this chat would get."""
-        chat = self.stores.chats.get_chat(chat_id)
-        path = self.stores.chats.active_path(chat_id)
+    def prompt(
+        self, chat_id: int, *, extra_user_message: str | None = None, speaker: str | None = None
+    ) -> BuiltPrompt:
+        """The exact prompt the next reply in this chat would get.
+
+        With ``extra_user_message``, the prompt ``send(chat_id, text)`` would build: the
+        text (macros substituted as ``send`` does) as a new user message, never stored.
+        ``speaker`` names the character who replies; it must be the chat's character.
+        """
+        chat = self._stores.chats.get_chat(chat_id)
+        if speaker is not None:
+            self._check_speaker(chat, speaker)
+        path = self._stores.chats.active_path(chat_id)
+        if extra_user_message and extra_user_message.strip():
+            path = [*path, self._unsaved_user_message(chat, path, extra_user_message)]
         return self._runner.build(self._runner.context(chat, path, "normal"))
+
+    def find_chat(self, id_or_title: str) -> Chat:
+        """A chat by id, or by title (case-insensitive; chats in the trash are left out)."""
+        chats = self._stores.chats
+        if id_or_title.isdigit():
+            return chats.get_chat(int(id_or_title))
+        wanted = id_or_title.casefold()
+        found = [chat for chat in chats.list_chats() if chat.title.casefold() == wanted]
+        if not found:
+            raise NotFound("chat", id_or_title)
+        if len(found) > 1:
+            ids = ", ".join(str(chat.id) for chat in found)
+            raise InputError(id_or_title, f"{len(found)} chats have this title: ids {ids}")
+        return found[0]
+
+    def prompt_parts(self, prompt: BuiltPrompt) -> list[PromptPart]:
+        """How ``prompt`` splits into story string, examples, lore, history …, in tokens."""
+        return itemize(prompt, self._runner.count_tokens)
 
     def prompt_for(
         self, chat: Chat, history: Sequence[Message], *, user_name: str | None = None
@@ -185,7 +396,7 @@ class ChatService:
 
     def edit(self, message_id: int, text: str, *, as_swipe: bool = False) -> Message:
         """Change a message's text in place, or keep the old text and add a new swipe."""
-        chats = self.stores.chats
+        chats = self._stores.chats
         message = chats.get_message(message_id)
         if as_swipe:
             return chats.add_swipe(
@@ -200,7 +411,7 @@ class ChatService:
 
     def delete(self, message_id: int) -> int:
         """Delete a message and everything below it; returns how many were removed."""
-        return self.stores.chats.delete_message(message_id)
+        return self._stores.chats.delete_message(message_id)
 
     # -- internals -----------------------------------------------------------------
 
@@ -227,7 +438,7 @@ class ChatService:
     def _new_reply(self, chat_id: int, parent_id: int | None) -> Persist:
         def persist(done: Progress) -> Message:
             card_name = self._speaker(chat_id)
-            return self.stores.chats.add_message(
+            return self._stores.chats.add_message(
                 chat_id,
                 parent_id,
                 role=Role.ASSISTANT,
@@ -240,7 +451,7 @@ class ChatService:
 
     def _new_swipe(self, sibling: Message) -> Persist:
         def persist(done: Progress) -> Message:
-            return self.stores.chats.add_swipe(
+            return self._stores.chats.add_swipe(
                 sibling.chat_id,
                 sibling.parent_id,
                 role=sibling.role,
@@ -251,9 +462,32 @@ class ChatService:
 
         return persist
 
+    def _check_speaker(self, chat: Chat, speaker: str) -> None:
+        names = [self._stores.characters.get(i).name for i in chat.character_ids]
+        if speaker.casefold() not in (name.casefold() for name in names):
+            who = ", ".join(names)
+            raise InputError("speaker", f"{speaker!r} is not a character of chat {chat.id} ({who})")
+
+    def _unsaved_user_message(self, chat: Chat, path: Sequence[Message], text: str) -> Message:
+        """The user message ``send`` would store for ``text``, but not stored."""
+        context = self._runner.context(chat, path, "normal")
+        return Message(
+            id=0,
+            chat_id=chat.id,
+            parent_id=path[-1].id if path else None,
+            role=Role.USER,
+            speaker=context.request.persona.name,
+            content=self._runner.substitute(text, context),
+            created_at=datetime.now(UTC),
+            gen_info=GenInfo(),
+            extra={},
+            active_child_id=None,
+            sibling_index=0,
+        )
+
     def _speaker(self, chat_id: int) -> str:
-        chat = self.stores.chats.get_chat(chat_id)
-        return self.stores.characters.get(chat.character_ids[0]).name
+        chat = self._stores.chats.get_chat(chat_id)
+        return self._stores.characters.get(chat.character_ids[0]).name
 
 
 _MACRO = re.compile(r"\{\{\s*(char|user)\s*\}\}|<(BOT|USER)>", re.IGNORECASE)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from app.storage.types import Chat, GenInfo, JSONDict, Message, Role
+from app.storage.types import Chat, ChatSettings, GenInfo, Message, Role
 
 
-def transient_chat(character_id: int, metadata: JSONDict | None = None) -> Chat:
+def transient_chat(character_id: int, settings: ChatSettings | None = None) -> Chat:
     """A chat that is never stored, for building a prompt."""
     now = datetime.now(UTC)
     return Chat(
@@ -16,10 +16,11 @@ def transient_chat(character_id: int, metadata: JSONDict | None = None) -> Chat:
         title="(unsaved)",
         character_ids=(character_id,),
         persona_id=None,
-        metadata=dict(metadata or {}),
+        metadata={},
         active_root_id=None,
         created_at=now,
         updated_at=now,
+        settings=settings or ChatSettings(),
     )
 
 

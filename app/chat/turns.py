@@ -14,12 +14,15 @@ from dataclasses import dataclass, replace
 
 from app.cards.model import CharacterCard
 from app.chat.convert import character_info, chat_history, lore_entries, model_info, persona_info
+from app.chat.requests import RequestBuilder
 from app.chat.trimming import ChunkedTrim
 from app.engine.base import Backend, Finished, FinishReason, GenerationRequest, TextDelta
 from app.engine.manager import ModelManager
 from app.presets.library import PresetLibrary, default_preset_name
 from app.presets.model import Preset
 from app.prompt.assemble import PromptBuilder
+from app.prompt.formats import PromptPosition
+from app.prompt.formats import Role as PromptRole
 from app.prompt.registry import FormatRegistry
 from app.prompt.types import AuthorNote, BuiltPrompt, GenerationType, PromptRequest
 from app.prompt.worldinfo import WIEntry
@@ -28,8 +31,9 @@ from app.storage.repositories import (
     ChatRepository,
     LorebookRepository,
     PersonaRepository,
+    PreferencesRepository,
 )
-from app.storage.types import Chat, GenInfo, Message
+from app.storage.types import AuthorNoteSettings, Chat, ChatSettings, GenInfo, Message
 
 #: Seconds between two streamed updates to the UI at most (10–20 Hz keeps Gradio smooth).
 UPDATE_INTERVAL = 0.06
@@ -44,6 +48,17 @@ class Stores:
     personas: PersonaRepository
     lorebooks: LorebookRepository
     chats: ChatRepository
+    #: The user's default format and preset (None: fall back on the model's).
+    preferences: PreferencesRepository | None = None
+
+
+@dataclass(frozen=True)
+class Choices:
+    """A chat's preset and format choice (None: the default) and why one was dropped."""
+
+    preset: str | None
+    format: str | None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,8 @@ class TurnContext:
     card: CharacterCard
     preset: Preset
     request: PromptRequest
+    #: Settings of the chat that no longer resolve and were replaced by defaults.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,12 +95,14 @@ class TurnRunner:
         builder: PromptBuilder,
         formats: FormatRegistry,
         presets: PresetLibrary,
+        requests: RequestBuilder,
     ) -> None:
         self.stores = stores
         self._models = models
         self._builder = builder
         self._formats = formats
         self._presets = presets
+        self._requests = requests
         #: Stop signals of the generations this runner has under way (chat replies only).
         self._running: set[threading.Event] = set()
         self._running_lock = threading.Lock()
@@ -107,33 +126,70 @@ class TurnRunner:
             if chat.persona_id
             else (self.stores.personas.get_default())
         )
-        ext = card.extensions.get("parlor", {}) if isinstance(card.extensions, dict) else {}
-        format_name = chat.metadata.get("template") or ext.get("template")
-        preset_name = (
-            chat.metadata.get("preset")
-            or ext.get("preset")
-            or default_preset_name(info.architecture, info.name, vocab_size=info.n_vocab)
-        )
-        preset = self._presets.load(str(preset_name))
+        choice = self.choices(chat, card)
+        default_preset = default_preset_name(info.architecture, info.name, vocab_size=info.n_vocab)
+        preset = self._presets.load(choice.preset or default_preset)
         prompt_persona = persona_info(persona)
         if user_name:
             prompt_persona = replace(prompt_persona, name=user_name)
         request = PromptRequest(
-            format=self._formats.select(
-                str(format_name) if format_name else None, model_info(info)
-            ),
+            format=self._formats.select(choice.format, model_info(info)),
             character=character_info(card),
             history=chat_history(history, prompt_persona.name),
             n_ctx=info.n_ctx,
             max_new_tokens=preset.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
             persona=prompt_persona,
             generation=generation,
-            author_note=_author_note(chat),
+            author_note=author_note(chat.settings.author_note),
             lore=self._lore(character.id, card.name),
             model=model_info(info),
             chat_id=str(chat.id),
         )
-        return TurnContext(chat, card, preset, request)
+        return TurnContext(chat, card, preset, request, choice.warnings)
+
+    def setting_warnings(self, chat: Chat) -> tuple[str, ...]:
+        """What in the chat's own settings no longer exists (and falls back to a default)."""
+        return self._missing(chat.settings.preset, chat.settings.format)[2]
+
+    def check_choices(self, settings: ChatSettings) -> None:
+        """Raise ``NotFound`` unless the preset and format ``settings`` names exist."""
+        if settings.preset:
+            self._presets.path_of(settings.preset)
+        if settings.format:
+            self._formats.get(settings.format)
+
+    def choices(self, chat: Chat, card: CharacterCard) -> Choices:
+        """The chat's, else the card's, else the user's default preset and format.
+
+        A name that no longer exists (a deleted preset, a format from a file that is
+        gone) falls back to the next, with a warning the UI shows; None leaves the choice
+        to the model (auto-detect).
+        """
+        ext = card.extensions.get("parlor", {}) if isinstance(card.extensions, dict) else {}
+        preset = chat.settings.preset or _text(ext.get("preset"))
+        fmt = chat.settings.format or _text(ext.get("template"))
+        preset, fmt, warnings = self._missing(preset, fmt)
+        defaults = self.stores.preferences
+        if defaults is not None and (preset is None or fmt is None):
+            own_preset, own_fmt, more = self._missing(
+                None if preset else defaults.default_preset(),
+                None if fmt else defaults.default_format(),
+            )
+            preset, fmt, warnings = preset or own_preset, fmt or own_fmt, warnings + more
+        return Choices(preset, fmt, warnings)
+
+    def _missing(
+        self, preset: str | None, fmt: str | None
+    ) -> tuple[str | None, str | None, tuple[str, ...]]:
+        """``preset`` and ``fmt`` where they exist (else None), and a warning per miss."""
+        warnings: list[str] = []
+        if preset and not self._presets.exists(preset):
+            warnings.append(f"Preset “{preset}” no longer exists: using the default.")
+            preset = None
+        if fmt and not self._formats.has(fmt):
+            warnings.append(f"Prompt format “{fmt}” no longer exists: using the default.")
+            fmt = None
+        return preset, fmt, tuple(warnings)
 
     def build(self, context: TurnContext) -> BuiltPrompt:
         """The exact prompt text for ``context``.
@@ -156,19 +212,12 @@ class TurnRunner:
     def stream(self, context: TurnContext, prompt: BuiltPrompt) -> Iterator[Progress]:
         """Generate for ``prompt``, yielding throttled progress and one final ``done``."""
         backend = self._models.current()
-        tokens = backend.tokenize(prompt.text, add_bos=backend.info.add_bos)
-        request = GenerationRequest(
-            prompt_tokens=tokens,
-            sampler=context.preset.to_sampler_settings(),
-            max_new_tokens=context.request.max_new_tokens,
-            stop=tuple(prompt.stop) + tuple(context.preset.stop),
-            prompt_text=prompt.text,
-            messages=_chat_messages(context),
-        )
+        request = self._requests.for_prompt(backend, prompt, context.request, context.preset)
         with self._running_lock:
             self._running.add(request.cancel)
         try:
-            yield from self._progress(backend, request, context, prompt, len(tokens))
+            n_prompt = len(request.prompt_tokens)
+            yield from self._progress(backend, request, context, prompt, n_prompt)
         finally:
             with self._running_lock:
                 self._running.discard(request.cancel)
@@ -199,6 +248,27 @@ class TurnRunner:
                     prompt_tokens=n_prompt,
                 )
 
+    def preset_names(self) -> list[str]:
+        """Every sampler preset's name."""
+        return self._presets.names()
+
+    def format_names(self) -> list[str]:
+        """Every prompt format's name."""
+        return self._formats.names()
+
+    def count_tokens(self, text: str) -> int:
+        """``text``'s length in the loaded model's tokens."""
+        return self._models.current().count_tokens(text)
+
+    def n_ctx(self) -> int:
+        """The loaded model's context size (``ModelNotLoaded`` without a model)."""
+        return self._models.current().info.n_ctx
+
+    def busy(self) -> bool:
+        """Whether one of this runner's replies is being generated."""
+        with self._running_lock:
+            return bool(self._running)
+
     def abort(self) -> None:
         """Stop this runner's generations (an API request on the same model goes on)."""
         with self._running_lock:
@@ -212,32 +282,33 @@ class TurnRunner:
         return lore_entries((e.data for e in book.entries), world=book.name or name)
 
 
-def _chat_messages(context: TurnContext) -> tuple[tuple[str, str], ...]:
-    """The conversation for chat-completions servers: the card as system, then the turns."""
-    card = context.request.character
-    system = "\n\n".join(
-        part
-        for part in (
-            card.system_prompt,
-            card.description,
-            card.personality,
-            card.scenario and f"Scenario: {card.scenario}",
-        )
-        if part
-    )
-    turns = [("user" if m.is_user else "assistant", m.text) for m in context.request.history]
-    return (("system", system), *turns) if system else tuple(turns)
+_NOTE_POSITIONS = {
+    "after_story": PromptPosition.IN_PROMPT,
+    "in_chat": PromptPosition.IN_CHAT,
+    "before_prompt": PromptPosition.BEFORE_PROMPT,
+}
+_NOTE_ROLES = {
+    "system": PromptRole.SYSTEM,
+    "user": PromptRole.USER,
+    "assistant": PromptRole.ASSISTANT,
+}
 
 
-def _author_note(chat: Chat) -> AuthorNote:
-    note = chat.metadata.get("author_note")
-    if not isinstance(note, dict) or not note.get("text"):
+def author_note(note: AuthorNoteSettings) -> AuthorNote:
+    """The chat's stored author's note as the prompt builder takes it."""
+    if not note.text:
         return AuthorNote()
     return AuthorNote(
-        text=str(note["text"]),
-        interval=int(note.get("interval", 1)),
-        depth=int(note.get("depth", 4)),
+        text=note.text,
+        interval=note.interval,
+        position=_NOTE_POSITIONS[note.position],
+        depth=note.depth,
+        role=_NOTE_ROLES[note.role],
     )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _gen_info(backend: Backend, context: TurnContext, event: Finished) -> GenInfo:

@@ -90,6 +90,8 @@ def _reject_constant(name: str) -> Any:
 def _load_object(line: str, source: str, number: int) -> JSONDict:
     try:
         value = json.loads(line, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ChatFileError(f"{source}:{number}", "JSON is nested too deeply") from None
     except ValueError as exc:
         problem = f"not valid JSON ({exc}); the line may be cut off"
         raise ChatFileError(f"{source}:{number}", problem) from exc

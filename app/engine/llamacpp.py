@@ -399,8 +399,10 @@ class _Decode:
             if self.n_generated >= budget:
                 break  # nothing samples after the last token: evaluating it is waste
             llama.eval([token])
-        # At the end nothing can be rolled back: release what the guard held.
-        rest = self._guard.flush() + self._utf8.decode(b"", final=True)
+        # At the end nothing can be rolled back: release what the guard held.  The bytes
+        # of a character the reply was cut inside of are dropped, never shown as U+FFFD.
+        rest = self._guard.flush()
+        self._utf8.reset()
         tail = self._stop.feed(rest) + self._stop.flush()
         if tail:
             self.text += tail

@@ -67,6 +67,15 @@ def list_models(folder: Path) -> list[ModelFile]:
     return models
 
 
+def available_models(folder: Path) -> list[ModelFile]:
+    """The GGUF files of ``folder``, plus the bundled model (once)."""
+    found = list_models(folder)
+    bundled = bundled_model_path()
+    if bundled is not None and all(f.path != bundled for f in found):
+        found += [f for f in list_models(bundled.parent) if f.path == bundled]
+    return found
+
+
 def startup_model(explicit: Path | None, folder: Path) -> Path | None:
     """The model to load at start: ``--model``, else the first good GGUF, else SmolLM2."""
     if explicit is not None:
@@ -75,3 +84,11 @@ def startup_model(explicit: Path | None, folder: Path) -> Path | None:
         if model.error is None:
             return model.path
     return bundled_model_path()
+
+
+def fallback_model(failed: Path) -> Path | None:
+    """The model to load when ``failed`` would not load: the bundled one, unless it failed."""
+    bundled = bundled_model_path()
+    if bundled is None or bundled.resolve() == failed.resolve():
+        return None
+    return bundled

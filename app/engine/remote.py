@@ -45,6 +45,7 @@ from app.engine.base import (
 from app.engine.sampling import SamplerSettings
 from app.engine.stopping import StopMatcher
 from app.errors import RemoteBackendError
+from app.errors import RemoteRateLimited as RemoteRateLimited
 
 RemoteMode = Literal["completions", "chat"]
 TokenizerKind = Literal["llama-server", "llama-cpp-python", "estimate"]
@@ -58,14 +59,6 @@ COUNT_CACHE_SIZE = 4096
 STOP_POLL_SECONDS = 0.02
 #: llama.cpp's names for Parlor's sampler stages (``samplers`` in llama-server).
 _STAGE_NAMES = {"typical_p": "typ_p"}
-
-
-class RemoteRateLimited(RemoteBackendError):
-    """The remote server refused a request with 429."""
-
-    status_code = 429
-    error_type = "rate_limit_error"
-    code = "remote_rate_limited"
 
 
 class RemoteBackend:

@@ -14,9 +14,10 @@ top-n-sigma, so Parlor builds the chain itself from ``llama_cpp._internals.Llama
 
 With mirostat (and temperature > 0) only the penalty stages (penalties, DRY) keep their
 place; truncation and temperature are replaced by ``temp`` + ``mirostat``/``mirostat_v2``,
-as llama.cpp does.  ``repeat_last_n`` / ``dry_penalty_last_n`` of -1 mean the context
-size (llama.cpp itself would read -1 as "off").  Banned strings and stop strings are the
-generation loop's job, not the chain's.
+as llama.cpp does.  ``repeat_last_n`` / ``dry_penalty_last_n`` mean what they mean to
+llama.cpp: -1 is the whole context and 0 switches the stage off.  Which stages are active
+and in what order is decided in :mod:`app.engine.sampling`.  Banned strings and stop
+strings are the generation loop's job, not the chain's.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from typing import Any
 import llama_cpp
 from llama_cpp._internals import LlamaSampler
 
-from app.engine.sampling import SamplerSettings, SamplerStage
-from app.presets.model import complete_order
+from app.engine.sampling import SamplerSettings, SamplerStage, active_stages, stage_order
 
 #: llama.cpp's "pick a random seed" value.
 RANDOM_SEED = 0xFFFFFFFF
@@ -38,8 +38,9 @@ MIN_KEEP = 1
 #: Mirostat v1's ``m`` (tokens used to estimate s_hat), as in llama.cpp.
 MIROSTAT_M = 100
 
-_PENALTY_STAGES: frozenset[SamplerStage] = frozenset({"penalties", "dry"})
 _StageAdder = Callable[[Any, SamplerSettings, "_ChainContext"], None]
+
+__all__ = ["active_stages", "build_sampler_chain", "stage_order", "token_biases"]
 
 
 class _ChainContext:
@@ -54,30 +55,6 @@ class _ChainContext:
     def window(self, last_n: int) -> int:
         """A look-back window with -1 resolved to the context size."""
         return self.n_ctx if last_n < 0 else last_n
-
-
-def stage_order(settings: SamplerSettings) -> tuple[SamplerStage, ...]:
-    """The stages in the order the chain applies them (before neutral ones are skipped)."""
-    order = list(complete_order(settings.order))
-    if settings.temperature_last:
-        order.remove("temperature")
-        order.append("temperature")
-    return tuple(order)
-
-
-def active_stages(settings: SamplerSettings) -> tuple[SamplerStage, ...]:
-    """The stages that actually go into the chain, in order (neutral ones left out)."""
-    greedy = settings.temperature == 0
-    mirostat = settings.mirostat_mode != 0 and not greedy
-    stages: list[SamplerStage] = []
-    for stage in stage_order(settings):
-        if mirostat and stage not in _PENALTY_STAGES:
-            continue
-        if greedy and stage == "temperature":
-            continue
-        if _is_active(stage, settings):
-            stages.append(stage)
-    return tuple(stages)
 
 
 def token_biases(
@@ -165,23 +142,6 @@ def _eog_tokens(model: llama_cpp.Llama) -> list[int]:
     vocab = model._model.vocab
     n_vocab = model.n_vocab()
     return [t for t in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, t)]
-
-
-def _is_active(stage: SamplerStage, s: SamplerSettings) -> bool:
-    """Whether a stage changes anything at these settings."""
-    checks: dict[SamplerStage, bool] = {
-        "penalties": s.repeat_last_n != 0
-        and (s.repeat_penalty != 1 or s.frequency_penalty != 0 or s.presence_penalty != 0),
-        "dry": s.dry_multiplier > 0 and s.dry_penalty_last_n != 0,
-        "top_n_sigma": s.top_n_sigma > 0,
-        "top_k": s.top_k > 0,
-        "typical_p": s.typical_p < 1,
-        "top_p": s.top_p < 1,
-        "min_p": s.min_p > 0,
-        "xtc": s.xtc_probability > 0 and s.xtc_threshold <= 0.5,
-        "temperature": s.temperature != 1 or s.dynatemp_range > 0,
-    }
-    return checks[stage]
 
 
 def _add_penalties(sampler: Any, s: SamplerSettings, ctx: _ChainContext) -> None:

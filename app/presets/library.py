@@ -46,6 +46,8 @@ def load_preset_file(path: Path) -> Preset:
         raise PresetError(path.name, f"cannot read the file ({exc})") from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise PresetError(path.name, "YAML is nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path.name}:{mark.line + 1}" if mark is not None else path.name
@@ -56,7 +58,10 @@ def load_preset_file(path: Path) -> Preset:
     if not isinstance(data, dict):
         raise PresetError(path.name, "expected a mapping of preset keys at the top level")
     data = {"name": path.stem, **data}
-    return Preset.from_data(data, source=path.name)
+    try:
+        return Preset.from_data(data, source=path.name)
+    except RecursionError:
+        raise PresetError(path.name, "YAML is nested too deeply") from None
 
 
 def dump_preset_yaml(preset: Preset) -> str:
@@ -112,6 +117,14 @@ class PresetLibrary:
     def names(self) -> list[str]:
         """Keys of every preset, sorted case-insensitively."""
         return list(self.paths())
+
+    def exists(self, name: str) -> bool:
+        """Whether a preset called ``name`` is there."""
+        try:
+            self.path_of(name)
+        except NotFound:
+            return False
+        return True
 
     def path_of(self, name: str) -> Path:
         """The file of preset ``name`` (by key, or by the safe file name of ``name``)."""

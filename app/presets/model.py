@@ -10,45 +10,16 @@ holding only the values that differ from neutral (see :meth:`Preset.to_yaml_data
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from app.engine.sampling import DEFAULT_ORDER, SamplerSettings, SamplerStage
+from app.engine.sampling import DEFAULT_ORDER, SamplerSettings, SamplerStage, complete_order
 from app.errors import PresetError
 
 #: The fields of :class:`SamplerSettings` a preset carries, in declaration order.
 SAMPLER_FIELDS: tuple[str, ...] = tuple(SamplerSettings.model_fields)
-
-T = TypeVar("T")
-
-
-def merge_order(order: Iterable[T], default: Sequence[T]) -> tuple[T, ...]:
-    """Return ``order`` without duplicates and with every missing item of ``default`` added.
-
-    A missing item goes right after the item that precedes it in ``default`` (or first).
-    """
-    result: list[T] = []
-    for item in order:
-        if item not in result:
-            result.append(item)
-    for index, item in enumerate(default):
-        if item in result:
-            continue
-        before = [s for s in default[:index] if s in result]
-        position = result.index(before[-1]) + 1 if before else 0
-        result.insert(position, item)
-    return tuple(result)
-
-
-def complete_order(order: Iterable[SamplerStage]) -> tuple[SamplerStage, ...]:
-    """``order`` with every stage it leaves out inserted at its llama.cpp default place.
-
-    A partial list such as SillyTavern's 2024 ``samplers`` (which omits the penalties)
-    therefore never silently switches a configured stage off.
-    """
-    return merge_order(order, DEFAULT_ORDER)
 
 
 class Preset(BaseModel):
@@ -148,8 +119,15 @@ class Preset(BaseModel):
     unsupported: dict[str, Any] = Field(
         default_factory=dict,
         description=(
-            "SillyTavern keys kept verbatim from an import: keys Parlor cannot honour "
-            "and the original spelling of partly honoured ones; export gives them back."
+            "SillyTavern settings of an import that Parlor does not honour (exactly the "
+            "import report's list); kept so that an export gives them back."
+        ),
+    )
+    sillytavern: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "SillyTavern's own spelling of honoured settings and other backends' sampler "
+            "orders, kept verbatim so that an export gives the file back; never sampled."
         ),
     )
 
@@ -181,7 +159,7 @@ class Preset(BaseModel):
             raise ValueError("contains an empty string")
         return value
 
-    @field_validator("unsupported")
+    @field_validator("unsupported", "sillytavern")
     @classmethod
     def _json_values(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:

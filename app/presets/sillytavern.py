@@ -4,11 +4,15 @@ Accepted inputs: a bare text-completion preset (``TextGen Settings/*.json``), a 
 preset (``KoboldAI Settings/*.json``), a master export (``{"preset": {...}}``) and
 SillyTavern's ``settings.json`` (its ``textgenerationwebui_settings`` or ``kai_settings``).
 
-Nothing is dropped: every key Parlor cannot honour is kept verbatim in
-:attr:`Preset.unsupported` and listed in the :class:`ImportReport` when its value is not
-neutral.  Honoured keys whose SillyTavern spelling our export would not reproduce (a
-``samplers`` list naming ``tfs_z``, a KoboldAI ``sampler_order`` with Top-A) are kept
-too, and the export writes them back while they still mean the current settings.
+Nothing is dropped.  A setting Parlor does not honour (a non-neutral value of a key it
+has no sampler for, an unknown key, logit biases by text) is kept in
+:attr:`Preset.unsupported`, and the :class:`ImportReport` lists exactly those, one line
+each; its notes say how honoured values were read (another backend's sampler order that
+sorts the active samplers differently from the applied one, a penalty a look-back of 0
+switches off).  Honoured keys whose SillyTavern
+spelling our export would not reproduce (a ``samplers`` list naming ``tfs_z``, a
+KoboldAI ``sampler_order`` with Top-A) are kept in :attr:`Preset.sillytavern`, and the
+export writes them back while they still mean the current settings.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app.engine.sampling import stage_is_active
 from app.errors import PresetError
 from app.presets.model import Preset, describe_validation_error
 from app.presets.st_codecs import (
@@ -31,6 +36,7 @@ from app.presets.st_codecs import (
     decode_all,
     means_current,
 )
+from app.presets.st_orders import BACKENDS, applied_key, effective_order, order_keys, order_stages
 from app.presets.st_tables import KOBOLD_ONLY_KEYS, TEMPLATES, UNHONOURED, PresetKind
 
 __all__ = [
@@ -59,13 +65,13 @@ class ImportReport:
 
     @property
     def unsupported(self) -> dict[str, Any]:
-        """Key → value of every non-neutral setting Parlor cannot honour."""
+        """Key → value of every setting Parlor does not honour (= ``Preset.unsupported``)."""
         return {item.key: item.value for item in self.lost}
 
     def lines(self) -> list[str]:
-        """One human-readable line per lost setting and per note."""
+        """One line per setting not honoured, then one per note on how one was read."""
         out = [f"{i.key} = {json.dumps(i.value)}: not used ({i.reason})" for i in self.lost]
-        return out + list(self.notes)
+        return out + [f"note: {note}" for note in self.notes]
 
 
 def import_sillytavern(
@@ -78,9 +84,11 @@ def import_sillytavern(
         raise PresetError(path.name, f"cannot read the file ({exc})") from None
     try:
         data = json.loads(text)
+        return import_sillytavern_data(data, source=path.name, name=name or path.stem, kind=kind)
     except json.JSONDecodeError as exc:
         raise PresetError(f"{path.name}:{exc.lineno}", f"not valid JSON ({exc.msg})") from None
-    return import_sillytavern_data(data, source=path.name, name=name or path.stem, kind=kind)
+    except RecursionError:
+        raise PresetError(path.name, "JSON is nested too deeply") from None
 
 
 def import_sillytavern_data(
@@ -94,15 +102,13 @@ def import_sillytavern_data(
     fields = decode_all(codecs, section, reader)
     preset = _validated(name, fields, codecs, source)
     kept = _kept_values(section, preset, kind, codecs)
-    for key, value in section.items():
-        rule = UNHONOURED.get(key)
-        if key in _codec_keys(codecs):
-            continue
-        if rule is None:
-            reader.lost.append(LostSetting(key, value, "unknown SillyTavern key"))
-        elif not rule.is_neutral(value, section):
-            reader.lost.append(LostSetting(key, value, rule.reason))
-    preset = _validated(name, {**fields, "unsupported": kept}, codecs, source)
+    reader.lost.extend(_unhonoured(section, codecs))
+    reader.notes.extend(_other_orders(section, preset, kind))
+    reader.notes.extend(_switched_off(preset))
+    unsupported = {item.key: item.value for item in reader.lost}
+    verbatim = {k: v for k, v in kept.items() if not _same_json(v, unsupported.get(k, _MISSING))}
+    extra = {"unsupported": unsupported, "sillytavern": verbatim}
+    preset = _validated(name, {**fields, **extra}, codecs, source)
     report = ImportReport(source, kind, tuple(reader.lost), tuple(reader.notes), tuple(kept))
     return preset, report
 
@@ -118,7 +124,7 @@ def export_sillytavern(preset: Preset, kind: PresetKind = "textgen") -> dict[str
     codecs = codecs_for(kind)
     for codec in codecs:
         out.update(codec.encode(preset))
-    raws = dict(preset.unsupported)
+    raws = {**preset.unsupported, **preset.sillytavern}
     other: PresetKind = "kobold" if kind == "textgen" else "textgen"
     foreign = [c for c in codecs_for(other) if not set(c.keys) & set(TEMPLATES[kind])]
     for codec in [*codecs, *foreign]:
@@ -169,6 +175,66 @@ def _detect_kind(section: Mapping[str, Any], source: str) -> PresetKind:
 
 def _codec_keys(codecs: list[Codec]) -> set[str]:
     return {key for codec in codecs for key in codec.keys}
+
+
+def _unhonoured(section: Mapping[str, Any], codecs: list[Codec]) -> list[LostSetting]:
+    """Keys no codec reads whose value is not neutral (unknown keys included)."""
+    lost: list[LostSetting] = []
+    read = _codec_keys(codecs)
+    for key, value in section.items():
+        rule = UNHONOURED.get(key)
+        if key in read:
+            continue
+        if rule is None:
+            lost.append(LostSetting(key, value, "unknown SillyTavern key"))
+        elif not rule.is_neutral(value, section):
+            lost.append(LostSetting(key, value, rule.reason))
+    return lost
+
+
+def _other_orders(section: Mapping[str, Any], preset: Preset, kind: PresetKind) -> list[str]:
+    """Notes on other backends' sampler orders that sort the active samplers differently.
+
+    SillyTavern sends a llama.cpp server only ``samplers``, so these orders are not lost
+    settings: they are kept for the export and noted.
+    """
+    applied = applied_key(section, kind)
+    if applied is None:
+        return []
+    mine = effective_order(applied, list(preset.order), preset)
+    notes: list[str] = []
+    for key in order_keys(kind):
+        if key == applied or key not in section:
+            continue
+        try:
+            theirs = effective_order(key, order_stages(key, section, Reader(key)), preset)
+        except PresetError as exc:
+            notes.append(f"{key}: {BACKENDS[key]}'s order is not readable ({exc.problem})")
+            continue
+        if theirs != mine:
+            notes.append(
+                f"{key}: {BACKENDS[key]}'s order ({' > '.join(theirs)}) is kept but not "
+                f"applied; the chain follows `{applied}` ({' > '.join(mine)})"
+            )
+    return notes
+
+
+def _switched_off(preset: Preset) -> list[str]:
+    """Notes on set penalties that a look-back of 0 switches off (llama.cpp's meaning)."""
+    notes = []
+    settings = preset.to_sampler_settings()
+    penalised = preset.repeat_penalty != 1 or preset.frequency_penalty or preset.presence_penalty
+    if penalised and not stage_is_active("penalties", settings):
+        notes.append(
+            "rep_pen_range = 0 switches the repetition penalties off, as llama.cpp reads it "
+            "(-1 is the whole context)"
+        )
+    if preset.dry_multiplier > 0 and not stage_is_active("dry", settings):
+        notes.append(
+            "dry_penalty_last_n = 0 switches DRY off, as llama.cpp reads it "
+            "(-1 is the whole context)"
+        )
+    return notes
 
 
 def _validated(name: str, fields: dict[str, Any], codecs: list[Codec], source: str) -> Preset:

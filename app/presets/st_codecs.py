@@ -4,15 +4,19 @@ Each :class:`Codec` reads a few SillyTavern keys into Preset fields (``decode``)
 writes them back (``encode``).  Mapping notes (Parlor runs llama.cpp, so llama.cpp's
 meaning wins where SillyTavern's backends disagree):
 
-* ``rep_pen_range`` and ``dry_penalty_last_n`` of 0 mean "whole context" (-1), as in
-  text-generation-webui and KoboldAI, so a non-neutral penalty is never switched off.
-* ``nsigma`` 0 means off (Parlor: -1).
+* ``rep_pen_range`` and ``dry_penalty_last_n`` keep llama.cpp's meaning (SillyTavern sends
+  them to llama.cpp as ``repeat_last_n`` / ``dry_penalty_last_n``): 0 switches the
+  penalty off and -1 is the whole context; the import report notes a set penalty that 0
+  switches off.
+* ``top_k`` below 0 is SillyTavern's "off" for some backends: 0.  ``nsigma`` 0 means off
+  (Parlor: -1).
 * ``dynatemp`` with ``min_temp``/``max_temp`` becomes temperature = their mean and
   dynatemp_range = half their distance (what SillyTavern sends as ``dynatemp_range``).
-* ``samplers`` uses SillyTavern's llama.cpp names; unknown names (``tfs_z``,
-  ``adaptive_p``) are left out of the order with a note; missing stages are completed.
-* KoboldAI ``sampler_order`` indices map to stages; it fixes the temperature position,
-  so ``temperature_last`` becomes false.
+* The sampler order comes from the first order key the preset has (``samplers``, then
+  ``sampler_priority``, ``samplers_priorities``, ``sampler_order``; see
+  :mod:`app.presets.st_orders`); samplers Parlor lacks are left out, missing stages are
+  completed.  KoboldAI ``sampler_order`` fixes the temperature position, so
+  ``temperature_last`` becomes false.
 * ``banned_tokens`` lines: ``[ids]`` → banned token ids; ``"text"`` → banned string;
   plain text → banned string too (SillyTavern bans its tokens; noted in the report).
 * ``logit_bias`` entries whose text is ``[ids]`` are honoured; text entries need the
@@ -26,13 +30,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.engine.sampling import SamplerStage
+from app.engine.sampling import merge_order
 from app.errors import PresetError
-from app.presets.model import Preset, complete_order, merge_order
+from app.presets.model import Preset
+from app.presets.st_orders import TEXTGEN_ORDER_KEYS, decode_order
 from app.presets.st_tables import (
     KOBOLD_DEFAULT_ORDER,
     KOBOLD_INDEX_STAGES,
-    LLAMACPP_STAGES,
     STAGE_TO_LLAMACPP,
     PresetKind,
 )
@@ -126,12 +130,8 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _zero_is_all(value: int) -> int:
-    return -1 if value == 0 else value
-
-
-def _all_is_zero(value: int) -> int:
-    return 0 if value == -1 else value
+def _negative_is_off(value: int) -> int:
+    return max(value, 0)
 
 
 def _scalar(
@@ -195,34 +195,18 @@ DYNATEMP = Codec(
 
 
 def _decode_samplers(src: Mapping[str, Any], reader: Reader) -> Fields:
-    if "samplers" not in src:
-        return {}
-    stages: list[SamplerStage] = []
-    for name in reader.strings(src, "samplers"):
-        stage = LLAMACPP_STAGES.get(name)
-        if stage is None:
-            reader.notes.append(f"samplers: {name!r} is not a Parlor stage; left out of the order")
-        elif stage not in stages:
-            stages.append(stage)
-    return {"order": complete_order(stages)}
+    return decode_order(src, reader, "textgen")
 
 
 def _encode_samplers(preset: Preset) -> dict[str, Any]:
     return {"samplers": [STAGE_TO_LLAMACPP[s] for s in preset.order]}
 
 
-SAMPLERS = Codec(("samplers",), ("order",), _decode_samplers, _encode_samplers)
+SAMPLERS = Codec(TEXTGEN_ORDER_KEYS, ("order",), _decode_samplers, _encode_samplers)
 
 
 def _decode_kobold_order(src: Mapping[str, Any], reader: Reader) -> Fields:
-    if "sampler_order" not in src:
-        return {}
-    stages: list[SamplerStage] = []
-    for index in reader.integers(src, "sampler_order"):
-        if index not in KOBOLD_INDEX_STAGES:
-            raise reader.fail("sampler_order", f"{index} is not a KoboldAI sampler index (0-6)")
-        stages.extend(s for s in KOBOLD_INDEX_STAGES[index] if s not in stages)
-    return {"order": complete_order(stages), "temperature_last": False}
+    return decode_order(src, reader, "kobold")
 
 
 def _encode_kobold_order(preset: Preset) -> dict[str, Any]:
@@ -431,11 +415,11 @@ def _sigma_out(value: float) -> float:
 def _shared(typical: str, mirostat: str, ban_eos: str) -> list[Codec]:
     return [
         _scalar("top_p", "top_p"),
-        _scalar("top_k", "top_k", "integer"),
+        _scalar("top_k", "top_k", "integer", _negative_is_off),
         _scalar(typical, "typical_p"),
         _scalar("min_p", "min_p"),
         _scalar("rep_pen", "repeat_penalty"),
-        _scalar("rep_pen_range", "repeat_last_n", "integer", _zero_is_all, _all_is_zero),
+        _scalar("rep_pen_range", "repeat_last_n", "integer"),
         _scalar(mirostat, "mirostat_mode", "integer"),
         _scalar("mirostat_tau", "mirostat_tau"),
         _scalar("mirostat_eta", "mirostat_eta"),
@@ -457,7 +441,7 @@ def textgen_codecs() -> list[Codec]:
         _scalar("dry_multiplier", "dry_multiplier"),
         _scalar("dry_base", "dry_base"),
         _scalar("dry_allowed_length", "dry_allowed_length", "integer"),
-        _scalar("dry_penalty_last_n", "dry_penalty_last_n", "integer", _zero_is_all, _all_is_zero),
+        _scalar("dry_penalty_last_n", "dry_penalty_last_n", "integer"),
         BREAKERS,
         _scalar("xtc_threshold", "xtc_threshold"),
         _scalar("xtc_probability", "xtc_probability"),

@@ -68,6 +68,32 @@ def _negative(value: Any, _src: Mapping[str, Any]) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value < 0
 
 
+#: Connection and UI state SillyTavern keeps in ``textgenerationwebui_settings``.
+_CONNECTION_KEYS: Final = (
+    "type",
+    "server_urls",
+    "custom_model",
+    "bypass_status_check",
+    "legacy_api",
+    "openrouter_allow_fallbacks",
+    "openrouter_providers",
+    "openrouter_quantizations",
+    "openrouter_model",
+    "mancer_model",
+    "togetherai_model",
+    "infermaticai_model",
+    "ollama_model",
+    "vllm_model",
+    "aphrodite_model",
+    "dreamgen_model",
+    "tabby_model",
+    "featherless_model",
+    "generic_model",
+    "llamacpp_model",
+    "huggingface_model",
+)
+
+
 @dataclass(frozen=True)
 class Unhonoured:
     """A SillyTavern key Parlor cannot honour: when its value is neutral, and why."""
@@ -117,15 +143,18 @@ UNHONOURED: Final[Mapping[str, Unhonoured]] = MappingProxyType(
         "include_reasoning": _U(_equals(True), "reasoning display is a chat setting"),
         "global_banned_tokens": _U(_equals(""), "global bans are not part of a preset"),
         "max_length": _U(_equals(None), "context size is a model setting"),
-        # Orders of other backends and connection/UI state: kept, never reported.
+        # Sampler orders are read in ``st_orders``; these entries only cover a KoboldAI
+        # preset that carries a text-completion order.  Connection/UI state: kept, never
+        # reported.
         "sampler_priority": _U(_always, "text-generation-webui's sampler order"),
         "samplers_priorities": _U(_always, "Aphrodite's sampler order"),
-        "sampler_order": _U(_always, "KoboldCpp's sampler order (`samplers` is used)"),
+        "samplers": _U(_always, "llama.cpp's sampler order"),
         "extensions": _U(_always, "SillyTavern extension data"),
         "preset": _U(_always, "SillyTavern UI state"),
         "streaming": _U(_always, "SillyTavern UI state"),
         "streaming_kobold": _U(_always, "SillyTavern UI state"),
         "n": _U(_always, "swipe count is a chat setting"),
+        **{key: _U(_always, "SillyTavern connection setting") for key in _CONNECTION_KEYS},
     }
 )
 
@@ -301,6 +330,57 @@ STAGE_TO_LLAMACPP: Final[Mapping[SamplerStage, str]] = MappingProxyType(
         "xtc": "xtc",
         "temperature": "temperature",
     }
+)
+
+#: text-generation-webui ``sampler_priority`` names → Parlor stages (none: not a stage).
+OOBA_STAGES: Final[Mapping[str, tuple[SamplerStage, ...]]] = MappingProxyType(
+    {
+        "repetition_penalty": ("penalties",),
+        "presence_penalty": ("penalties",),
+        "frequency_penalty": ("penalties",),
+        "dry": ("dry",),
+        "temperature": ("temperature",),
+        "dynamic_temperature": ("temperature",),
+        "quadratic_sampling": (),
+        "top_n_sigma": ("top_n_sigma",),
+        "top_k": ("top_k",),
+        "top_p": ("top_p",),
+        "typical_p": ("typical_p",),
+        "epsilon_cutoff": (),
+        "eta_cutoff": (),
+        "tfs": (),
+        "top_a": (),
+        "min_p": ("min_p",),
+        "mirostat": (),
+        "xtc": ("xtc",),
+        "encoder_repetition_penalty": (),
+        "no_repeat_ngram": (),
+    }
+)
+
+#: Aphrodite ``samplers_priorities`` names → Parlor stages.
+APHRODITE_STAGES: Final[Mapping[str, tuple[SamplerStage, ...]]] = MappingProxyType(
+    {
+        "dry": ("dry",),
+        "penalties": ("penalties",),
+        "no_repeat_ngram": (),
+        "temperature": ("temperature",),
+        "top_nsigma": ("top_n_sigma",),
+        "top_p_top_k": ("top_k", "top_p"),
+        "top_a": (),
+        "min_p": ("min_p",),
+        "tfs": (),
+        "eta_cutoff": (),
+        "epsilon_cutoff": (),
+        "typical_p": ("typical_p",),
+        "quadratic": (),
+        "xtc": ("xtc",),
+    }
+)
+
+#: llama.cpp sampler names that are real samplers but not Parlor stages.
+LLAMACPP_OTHER_SAMPLERS: Final[frozenset[str]] = frozenset(
+    {"tfs_z", "tfs", "adaptive_p", "infill", "top_a", "mirostat"}
 )
 
 #: KoboldCpp ``sampler_order`` indices → Parlor stages (1 Top-A and 3 TFS have none).

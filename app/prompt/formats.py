@@ -97,6 +97,9 @@ class ContextTemplate(BaseModel):
     always_force_name2: bool = Field(True, description="non-instruct: end with '{{char}}:'")
     trim_sentences: bool = Field(False, description="trim output to the last full sentence")
     single_line: bool = Field(False, description="stop at the first newline")
+    allow_jailbreak: bool = Field(
+        True, description="false: no post-history instructions (SillyTavern 1.12 and older)"
+    )
 
 
 class SystemPrompt(BaseModel):

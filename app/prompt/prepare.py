@@ -461,7 +461,7 @@ class Preparer:
 
     def _post_history(self, core: list[Msg], continuing: bool) -> None:
         settings = self.req.settings
-        if not settings.sysprompt_enabled:
+        if not settings.sysprompt_enabled or not self.fmt.context.allow_jailbreak:
             return
         post_history = (settings.system_prompt or self.fmt.system_prompt).post_history
         if settings.prefer_character_jailbreak and self.env.char_instruction:

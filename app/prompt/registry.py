@@ -127,6 +127,10 @@ class FormatRegistry:
             raise NotFound("prompt format", name)
         return fmt
 
+    def has(self, name: str) -> bool:
+        """Whether a format called ``name`` (any case) is registered."""
+        return name.lower() in self._formats
+
     def names(self) -> list[str]:
         """All format names, sorted."""
         return sorted((f.name for f in self._formats.values()), key=str.lower)

@@ -4,15 +4,22 @@ Applies ST's migrations (§2.1, ``migrateInstructModeSettings`` and
 ``checkForSystemPromptInInstructTemplate``): ``separator_sequence`` becomes
 ``output_suffix``, ``names``/``names_force_groups`` become ``names_behavior``, an
 embedded ``system_prompt`` becomes a ``[Migrated] <name>`` system prompt, and the
-obsolete keys are dropped.  Story strings stay Handlebars.  Any malformed input
-raises :class:`app.errors.TemplateError` naming the file and the key.
+obsolete keys are dropped; a dropped key whose value would have changed the prompt is
+named in :attr:`STImport.report`.  A legacy context's ``allow_jailbreak: false`` is kept
+(post-history instructions are left out, as SillyTavern 1.12 did).  Story strings stay
+Handlebars and are parsed at import, so a block helper Parlor does not support is refused
+here rather than at every prompt.  Any malformed input raises
+:class:`app.errors.TemplateError` naming the file and the key.
+
+A format Parlor saved (:meth:`STImport.to_saved`) is a master export with a top-level
+``name``, so it reads back through the same path.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,22 +27,31 @@ from pydantic import BaseModel, ValidationError
 
 from app.errors import TemplateError
 from app.prompt.formats import ContextTemplate, InstructTemplate, PromptFormat, SystemPrompt
+from app.prompt.handlebars import HandlebarsTemplate
 
 _Model = TypeVar("_Model", bound=BaseModel)
-_INSTRUCT_OBSOLETE = {
-    "names",
-    "names_force_groups",
-    "system_sequence_prefix",
-    "system_sequence_suffix",
-    "separator_sequence",
-    "system_prompt",
-}
 _MASTER_KEYS = ("instruct", "context", "sysprompt", "preset", "reasoning", "srw")
+#: Keys of a template that are names or bookkeeping, not settings.
+_NAME_KEYS = frozenset({"name", "preset", "enabled"})
+#: Migrated instruct keys (read above, never reported).
+_INSTRUCT_MIGRATED = frozenset(
+    {"names", "names_force_groups", "separator_sequence", "system_prompt"}
+)
+#: Keys SillyTavern itself dropped, with the value that means "no effect" and why.
+_OBSOLETE: Mapping[str, tuple[object, str]] = {
+    "system_sequence_prefix": ("", "removed in SillyTavern 1.13; story_string_prefix replaced it"),
+    "system_sequence_suffix": ("", "removed in SillyTavern 1.13; story_string_suffix replaced it"),
+    "include_newline": (False, "removed in SillyTavern 1.12.6"),
+}
 
 
 @dataclass(frozen=True)
 class STImport:
-    """What one ST file contained (any of the three template kinds)."""
+    """What one ST file contained (any of the three template kinds).
+
+    A template that is ``None`` was not in the file (the format gets the default).
+    ``report`` names each value the file holds that Parlor does not honour.
+    """
 
     source: str
     instruct: InstructTemplate | None = None
@@ -43,12 +59,16 @@ class STImport:
     context: ContextTemplate | None = None
     context_name: str = ""
     sysprompt: SystemPrompt | None = None
+    report: tuple[str, ...] = ()
+    #: An explicit format name (a format Parlor saved).
+    format_name: str = ""
 
     @property
     def name(self) -> str:
         """The best name for a format built from this import."""
         return (
-            self.instruct_name
+            self.format_name
+            or self.instruct_name
             or self.context_name
             or (self.sysprompt.name if self.sysprompt else "")
         )
@@ -61,6 +81,44 @@ class STImport:
             context=self.context or ContextTemplate(),
             system_prompt=self.sysprompt or SystemPrompt(),
             source=self.source,
+        )
+
+    def to_saved(self, name: str) -> dict[str, Any]:
+        """The file Parlor keeps for this format: a master export with a top-level name."""
+        saved: dict[str, Any] = {"name": name}
+        if self.instruct is not None:
+            saved["instruct"] = {**self.instruct.model_dump(), "name": self.instruct_name}
+        if self.context is not None:
+            context = self.context.model_dump(exclude={"story_string_syntax"})
+            saved["context"] = {**context, "name": self.context_name}
+        if self.sysprompt is not None:
+            saved["sysprompt"] = self.sysprompt.model_dump()
+        return saved
+
+    def merged(self, other: STImport) -> STImport | None:
+        """This import with ``other``'s templates added where it has none.
+
+        ``None`` when both hold a template of the same kind and the two differ.
+        """
+        for kind in ("instruct", "context", "sysprompt"):
+            mine, theirs = getattr(self, kind), getattr(other, kind)
+            if mine is not None and theirs is not None and mine != theirs:
+                return None
+        return replace(
+            self,
+            instruct=self.instruct or other.instruct,
+            instruct_name=self.instruct_name if self.instruct else other.instruct_name,
+            context=self.context or other.context,
+            context_name=self.context_name if self.context else other.context_name,
+            sysprompt=self.sysprompt or other.sysprompt,
+            report=(*self.report, *other.report),
+        )
+
+    def holds_all_of(self, other: STImport) -> bool:
+        """Whether every template ``other`` has is already here, equal."""
+        return all(
+            getattr(other, kind) is None or getattr(self, kind) == getattr(other, kind)
+            for kind in ("instruct", "context", "sysprompt")
         )
 
 
@@ -85,6 +143,21 @@ def _require_bool(data: Mapping[str, Any], key: str, source: str, prefix: str) -
     if not isinstance(value, bool):
         raise TemplateError(source, f"key '{prefix}{key}': expected true or false")
     return value
+
+
+def _dropped(
+    data: Mapping[str, Any], model: type[BaseModel], prefix: str, skip: frozenset[str]
+) -> list[str]:
+    """One report line per key the model does not take whose value has an effect."""
+    lines: list[str] = []
+    for key, value in data.items():
+        if key in model.model_fields or key in _NAME_KEYS or key in skip:
+            continue
+        neutral, reason = _OBSOLETE.get(key, (None, "not a SillyTavern 1.18 template key"))
+        if key in _OBSOLETE and value == neutral:
+            continue
+        lines.append(f"{prefix}{key} = {json.dumps(value)}: not used ({reason})")
+    return lines
 
 
 def instruct_from_st(
@@ -116,14 +189,19 @@ def instruct_from_st(
 def context_from_st(
     data: Mapping[str, Any], source: str, prefix: str = ""
 ) -> tuple[ContextTemplate, str]:
-    """Validate an ST context template (legacy keys dropped); returns (template, name)."""
+    """Validate an ST context template (legacy keys dropped); returns (template, name).
+
+    The story string is parsed now: an unsupported Handlebars block is refused here.
+    """
     name = _name_of(data, source, prefix) or _name_of(data, source, prefix, "preset")
     fields = {
         k: v
         for k, v in data.items()
         if k in ContextTemplate.model_fields and k != "story_string_syntax"
     }
-    return _validate(ContextTemplate, fields, source, prefix), name
+    template = _validate(ContextTemplate, fields, source, prefix)
+    HandlebarsTemplate(template.story_string, name=f"{source}: key '{prefix}story_string'")
+    return template, name
 
 
 def sysprompt_from_st(data: Mapping[str, Any], source: str, prefix: str = "") -> SystemPrompt:
@@ -145,9 +223,10 @@ def _is_sysprompt(data: Mapping[str, Any]) -> bool:
     return "content" in data and "name" in data
 
 
-def _section(
+def section(
     data: Mapping[str, Any], key: str, source: str, prefix: str
 ) -> Mapping[str, Any] | None:
+    """``data[key]`` when it is an object, ``None`` when absent; else a TemplateError."""
     value = data.get(key)
     if value is None:
         return None
@@ -156,54 +235,73 @@ def _section(
     return value
 
 
-def _from_sections(
+def from_sections(
     instruct: Mapping[str, Any] | None,
     context: Mapping[str, Any] | None,
     sysprompt: Mapping[str, Any] | None,
     source: str,
     prefix: str,
 ) -> STImport:
+    """An import from the three template sections of one file (any may be missing)."""
     result = STImport(source)
-    migrated = None
     if instruct is not None:
-        template, name, migrated = instruct_from_st(instruct, source, f"{prefix}instruct.")
-        result = STImport(source, instruct=template, instruct_name=name)
+        result = _with_instruct(result, instruct, f"{prefix}instruct.")
     if context is not None:
-        ctx, ctx_name = context_from_st(context, source, f"{prefix}context.")
-        result = STImport(source, result.instruct, result.instruct_name, ctx, ctx_name)
-    system = sysprompt_from_st(sysprompt, source, f"{prefix}sysprompt.") if sysprompt else migrated
-    return STImport(
-        source, result.instruct, result.instruct_name, result.context, result.context_name, system
+        result = _with_context(result, context, f"{prefix}context.")
+    if sysprompt is not None:
+        system = sysprompt_from_st(sysprompt, source, f"{prefix}sysprompt.")
+        result = replace(result, sysprompt=system)
+    return result
+
+
+def _with_instruct(result: STImport, data: Mapping[str, Any], prefix: str) -> STImport:
+    template, name, migrated = instruct_from_st(data, result.source, prefix)
+    lines = _dropped(data, InstructTemplate, prefix, _INSTRUCT_MIGRATED)
+    return replace(
+        result,
+        instruct=template,
+        instruct_name=name,
+        sysprompt=result.sysprompt or migrated,
+        report=(*result.report, *lines),
     )
 
 
+def _with_context(result: STImport, data: Mapping[str, Any], prefix: str) -> STImport:
+    template, name = context_from_st(data, result.source, prefix)
+    lines = _dropped(data, ContextTemplate, prefix, frozenset())
+    return replace(result, context=template, context_name=name, report=(*result.report, *lines))
+
+
 def import_st_data(data: object, *, source: str) -> STImport:
-    """Import parsed ST JSON: a bare template, a master export or a ``settings.json``."""
+    """Import parsed ST JSON: a bare template, a master export or a ``settings.json``.
+
+    For ``settings.json`` this is the active setup as it is stored; see
+    :mod:`app.prompt.st_settings` for what SillyTavern makes of it.
+    """
     if not isinstance(data, dict):
         raise TemplateError(source, "expected a JSON object")
     if isinstance(data.get("power_user"), dict):
-        power = data["power_user"]
-        return _from_sections(
-            _section(power, "instruct", source, "power_user."),
-            _section(power, "context", source, "power_user."),
-            _section(power, "sysprompt", source, "power_user."),
-            source,
-            "power_user.",
-        )
+        from app.prompt.st_settings import active_setup
+
+        return active_setup(data, source=source)
     if any(isinstance(data.get(k), dict) for k in _MASTER_KEYS):
-        return _from_sections(
-            _section(data, "instruct", source, ""),
-            _section(data, "context", source, ""),
-            _section(data, "sysprompt", source, ""),
+        result = from_sections(
+            section(data, "instruct", source, ""),
+            section(data, "context", source, ""),
+            section(data, "sysprompt", source, ""),
             source,
             "",
         )
+        name = data.get("name")
+        return replace(result, format_name=name) if isinstance(name, str) else result
+    return _import_template(data, source)
+
+
+def _import_template(data: Mapping[str, Any], source: str) -> STImport:
     if _is_instruct(data):
-        template, name, migrated = instruct_from_st(data, source)
-        return STImport(source, instruct=template, instruct_name=name, sysprompt=migrated)
+        return _with_instruct(STImport(source), data, "")
     if _is_context(data):
-        ctx, name = context_from_st(data, source)
-        return STImport(source, context=ctx, context_name=name)
+        return _with_context(STImport(source), data, "")
     if _is_sysprompt(data):
         return STImport(source, sysprompt=sysprompt_from_st(data, source))
     raise TemplateError(
@@ -222,9 +320,11 @@ def import_st_file(path: Path) -> STImport:
         raise TemplateError(source, "not UTF-8 text") from exc
     try:
         data = json.loads(text)
+        return import_st_data(data, source=source)
     except json.JSONDecodeError as exc:
         raise TemplateError(f"{source}:{exc.lineno}", f"not JSON: {exc.msg}") from exc
-    return import_st_data(data, source=source)
+    except RecursionError:
+        raise TemplateError(source, "JSON is nested too deeply") from None
 
 
 def format_from_st_files(

@@ -36,9 +36,6 @@ _WRITE_OPTION = "parlor_write"
 class StorageError(ParlorError):
     """The database file cannot be opened or migrated."""
 
-    status_code = 500
-    error_type = "storage_error"
-
     def __init__(self, path: Path, problem: str) -> None:
         self.path = path
         self.problem = problem

@@ -155,6 +155,10 @@ class ChatRow(Base):
     title: Mapped[str] = mapped_column(String, nullable=False)
     persona_id: Mapped[int | None] = mapped_column(ForeignKey("personas.id", ondelete="SET NULL"))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", nullable=False)
+    #: :class:`app.storage.types.ChatSettings` as JSON (author's note, overrides).
+    settings: Mapped[dict[str, Any]] = mapped_column(
+        nullable=False, default=dict, server_default="{}"
+    )
     active_root_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="SET NULL", use_alter=True, name="fk_chats_active_root")
     )
@@ -208,6 +212,15 @@ class MessageRow(Base):
     token_count: Mapped[int | None] = mapped_column(Integer)
     #: Import bookkeeping of a SillyTavern message (see ``st_chats``); NULL otherwise.
     st: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class PreferenceRow(Base):
+    """``preferences``: one user preference (default format, default preset) per key."""
+
+    __tablename__ = "preferences"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=False)
 
 
 def table_of(row: type[Base]) -> Table:

@@ -38,7 +38,8 @@ from app.storage.models import (
 )
 from app.storage.repositories._tree import next_message_id
 from app.storage.repositories.chats import ChatRepository
-from app.storage.types import Chat, GenInfo, Message, Role
+from app.storage.st_settings import settings_from_st, settings_to_st
+from app.storage.types import Chat, ChatSettings, GenInfo, Message, Role
 
 #: Chat metadata keys.
 CHAT_METADATA = "chat_metadata"
@@ -123,14 +124,17 @@ def _insert_chat(
     }
     if CHAT_METADATA in header:
         metadata[CHAT_METADATA] = header[CHAT_METADATA]
-    first = parsed.messages[0].send_date if parsed.messages else None
-    created = parsed.create_date or first or utcnow()
+    dates = [m.send_date for m in parsed.messages if m.send_date is not None]
+    created = parsed.create_date or (dates[0] if dates else None) or utcnow()
+    chat_metadata = header.get(CHAT_METADATA)
+    settings = settings_from_st(chat_metadata) if isinstance(chat_metadata, dict) else None
     row = ChatRow(
         title=title,
         persona_id=persona_id,
         meta=metadata,
+        settings=(settings or ChatSettings()).to_json(),
         created_at=created,
-        updated_at=utcnow(),
+        updated_at=max([created, *dates]),
     )
     s.add(row)
     s.flush()
@@ -230,13 +234,23 @@ def _plan_message(
 
 
 def _export_header(chat: Chat) -> JSONDict:
+    chat_metadata = _export_chat_metadata(chat)
     stored = chat.metadata.get(ST_HEADER)
     if not isinstance(stored, dict):
-        return STChat.new_header(chat.metadata.get(CHAT_METADATA) or {})
+        return STChat.new_header(chat_metadata)
     header = dict(stored)
-    if CHAT_METADATA in header:
-        header[CHAT_METADATA] = chat.metadata.get(CHAT_METADATA)
+    if CHAT_METADATA in header or chat_metadata:
+        header[CHAT_METADATA] = chat_metadata
     return header
+
+
+def _export_chat_metadata(chat: Chat) -> JSONDict:
+    """The imported ``chat_metadata``, its note keys updated where Parlor's note differs."""
+    stored = chat.metadata.get(CHAT_METADATA)
+    st_metadata: JSONDict = dict(stored) if isinstance(stored, dict) else {}
+    if settings_from_st(st_metadata).author_note == chat.settings.author_note:
+        return st_metadata
+    return settings_to_st(chat.settings, st_metadata)
 
 
 class _Exporter:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 #: A JSON object as Python holds it.
 JSONDict = dict[str, Any]
@@ -116,6 +116,99 @@ class Message:
     token_count: int | None = None
 
 
+#: Where an author's note goes (SillyTavern ``note_position``): after the story string,
+#: in the chat at a depth, or before the whole prompt.
+NotePosition = Literal["after_story", "in_chat", "before_prompt"]
+#: Who "speaks" an in-chat author's note (SillyTavern ``note_role``).
+NoteRole = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class AuthorNoteSettings:
+    """A chat's author's note, as the user set it (SillyTavern ``note_*`` keys)."""
+
+    text: str = ""
+    depth: int = 4
+    #: Every N-th user message (1: always, 0: never).
+    interval: int = 1
+    position: NotePosition = "in_chat"
+    role: NoteRole = "system"
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """What the user chose for one chat: author's note and per-chat overrides.
+
+    ``preset`` and ``format`` name a sampler preset and a prompt format (None: the
+    character's or the model's default).  ``other`` keeps keys a newer version wrote.
+    """
+
+    author_note: AuthorNoteSettings = AuthorNoteSettings()
+    preset: str | None = None
+    format: str | None = None
+    other: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> JSONDict:
+        """The JSON object stored in ``chats.settings`` (defaults left out)."""
+        data: JSONDict = dict(self.other)
+        note = {
+            f.name: getattr(self.author_note, f.name)
+            for f in fields(AuthorNoteSettings)
+            if getattr(self.author_note, f.name) != f.default
+        }
+        if note:
+            data["author_note"] = note
+        for key in ("preset", "format"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> ChatSettings:
+        """Read :meth:`to_json`'s object; values of the wrong type fall back to defaults."""
+        if not data:
+            return cls()
+        other = {k: v for k, v in data.items() if k not in ("author_note", "preset", "format")}
+        note = data.get("author_note")
+        return cls(
+            author_note=_author_note(note if isinstance(note, Mapping) else {}),
+            preset=_text_or_none(data.get("preset")),
+            format=_text_or_none(data.get("format")),
+            other=other,
+        )
+
+
+#: The note positions and roles, in SillyTavern's numbering (0, 1, 2).
+NOTE_POSITIONS: tuple[NotePosition, ...] = ("after_story", "in_chat", "before_prompt")
+NOTE_ROLES: tuple[NoteRole, ...] = ("system", "user", "assistant")
+
+
+def _author_note(data: Mapping[str, Any]) -> AuthorNoteSettings:
+    default = AuthorNoteSettings()
+    position = data.get("position")
+    role = data.get("role")
+    return AuthorNoteSettings(
+        text=data["text"] if isinstance(data.get("text"), str) else "",
+        depth=whole_number(data.get("depth"), default.depth),
+        interval=whole_number(data.get("interval"), default.interval),
+        position=position if position in NOTE_POSITIONS else default.position,
+        role=role if role in NOTE_ROLES else default.role,
+    )
+
+
+def whole_number(value: object, default: int) -> int:
+    """A stored count (``"4"``, ``4.0`` or ``4``) as a non-negative int; else ``default``."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return max(0, int(value))
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 @dataclass(frozen=True)
 class Chat:
     """A chat: its title, characters (in order), persona and metadata."""
@@ -124,14 +217,16 @@ class Chat:
     title: str
     character_ids: tuple[int, ...]
     persona_id: int | None
-    #: Free-form JSON: ``chat_metadata`` (SillyTavern's, incl. author's note keys and
-    #: ``integrity``), ``st_header`` (an imported file's header) and Parlor overrides.
+    #: Free-form JSON kept for SillyTavern: ``chat_metadata`` (``integrity``, extension
+    #: keys) and ``st_header`` (an imported file's header).  Parlor's own per-chat
+    #: choices are :attr:`settings`.
     metadata: JSONDict
     #: First message of the active path (the shown greeting), or None for an empty chat.
     active_root_id: int | None
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None = None
+    settings: ChatSettings = ChatSettings()
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import gradio as gr
 
-from app.context import AppContext
+from app.chat.services import Services
+from app.settings import Settings
 from app.ui.assets import CSS, PAGE_JS
 from app.ui.chat_page import ChatPage
 from app.ui.library_page import LibraryPage
@@ -17,7 +20,8 @@ from app.ui.personas_page import PersonasPage
 from app.ui.presets_page import PresetsPage
 from app.ui.render import ChatHtml, MarkdownRenderer
 from app.ui.settings_page import SettingsPage
-from app.ui.state import ChatReader, Selection, Thumbnails
+from app.ui.state import Selection, Thumbnails
+from app.ui.uploads import UploadGuard
 
 
 @dataclass(frozen=True)
@@ -43,24 +47,42 @@ class UiBundle:
     pages: Pages
 
 
-def build_pages(context: AppContext) -> Pages:
-    """The page objects for ``context`` (their components are made by :func:`build_ui`)."""
+class UiSources(Protocol):
+    """What the UI is built from (the composition root's context has both)."""
+
+    @property
+    def services(self) -> Services:
+        """The chat layer's services."""
+        ...
+
+    @property
+    def settings(self) -> Settings:
+        """The settings (for the few that change how pages look)."""
+        ...
+
+
+def build_pages(sources: UiSources, uploads: UploadGuard) -> Pages:
+    """The page objects (their components are made by :func:`build_ui`)."""
     thumbnails = Thumbnails()
-    reader = ChatReader(context.stores, thumbnails)
+    services = sources.services
+    renderer = MarkdownRenderer(remote_images=sources.settings.allow_remote_images)
     return Pages(
-        chat=ChatPage(context, ChatHtml(MarkdownRenderer()), reader),
-        library=LibraryPage(context, thumbnails),
-        personas=PersonasPage(context),
-        lorebooks=LorebooksPage(context),
-        presets=PresetsPage(context),
-        models=ModelsPage(context),
-        settings=SettingsPage(context),
+        chat=ChatPage(services.chat, services.chat_files, ChatHtml(renderer), thumbnails, uploads),
+        library=LibraryPage(services.characters, thumbnails, uploads),
+        personas=PersonasPage(services.personas, uploads),
+        lorebooks=LorebooksPage(services.lorebooks, uploads),
+        presets=PresetsPage(services.presets, uploads),
+        models=ModelsPage(services.models),
+        settings=SettingsPage(services.config),
     )
 
 
-def build_ui(context: AppContext) -> UiBundle:
-    """Build the whole UI for ``context`` (no state outside the returned objects)."""
-    pages = build_pages(context)
+def build_ui(sources: UiSources, *, upload_roots: Sequence[Path] | None = None) -> UiBundle:
+    """Build the whole UI from the chat layer's services (no state outside what it returns).
+
+    File inputs accept only files under ``upload_roots`` (default: Gradio's upload folder).
+    """
+    pages = build_pages(sources, UploadGuard(upload_roots))
     tabs: dict[str, Any] = {}
     with gr.Blocks(title="Parlor", analytics_enabled=False) as blocks:
         with gr.Tabs(elem_id="parlor-tabs") as tab_set:
@@ -86,39 +108,22 @@ def _wire_tabs(pages: Pages, tabs: dict[str, Any], tab_set: Any) -> None:
     hidden: dict[str, Any] = {"show_progress": "hidden"}
     chat, library = pages.chat, pages.library
     tabs["chat"].select(chat.refresh, [chat.selection], chat.screen_outputs(), **hidden).then(
-        chat.update_meter, [chat.selection], [chat.meter], **hidden
+        **chat.meter_event()
     )
-    tabs["characters"].select(
-        library.refresh, [library.selected, library.search, library.tag_filter],
-        library.outputs(), **hidden, **library.QUEUE,
-    )  # fmt: skip
-    tabs["personas"].select(
-        pages.personas.refresh, [pages.personas.selected], pages.personas.outputs(),
-        **hidden, **pages.personas.QUEUE,
-    )  # fmt: skip
-    tabs["lorebooks"].select(
-        pages.lorebooks.refresh, [pages.lorebooks.book], pages.lorebooks.outputs(),
-        **hidden, **pages.lorebooks.QUEUE,
-    )  # fmt: skip
-    tabs["presets"].select(
-        pages.presets.refresh, [pages.presets.preset, pages.presets.format],
-        pages.presets.outputs(), **hidden, **pages.presets.QUEUE,
-    )  # fmt: skip
-    tabs["models"].select(
-        pages.models.refresh, None, [pages.models.table, pages.models.choice,
-                                     pages.models.current], **hidden,
-    )  # fmt: skip
-    tabs["settings"].select(
-        pages.settings.refresh, None, [pages.settings.config, pages.settings.table], **hidden
-    )
+    library.wire_tab(tabs["characters"])
+    pages.personas.wire_tab(tabs["personas"])
+    pages.lorebooks.wire_tab(tabs["lorebooks"])
+    pages.presets.wire_tab(tabs["presets"])
+    pages.models.wire_tab(tabs["models"])
+    pages.settings.wire_tab(tabs["settings"])
 
     def open_character(character_id: int | None, sel: Selection) -> dict[Any, Any]:
         """ "Chat with this character": its latest (or a new) chat, on the Chat tab."""
-        updates = chat.pick_character(character_id, sel)
+        updates: dict[Any, Any] = chat.open_character(character_id, sel)
         updates[tab_set] = gr.Tabs(selected="chat")
         return updates
 
     library.start_chat.click(
         open_character, [library.selected, chat.selection],
         [*chat.screen_outputs(), tab_set], **hidden,
-    ).then(chat.update_meter, [chat.selection], [chat.meter], **hidden)  # fmt: skip
+    ).then(**chat.meter_event())  # fmt: skip

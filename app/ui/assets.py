@@ -73,6 +73,11 @@ const apply = () => {
     host.innerHTML = v.html;
     const fresh = host.querySelector(':scope > .chat');
     if (fresh) { setMore(fresh, v.more); }
+    const target = v.focus && host.querySelector(`[data-message-id="${v.focus}"]`);
+    if (target) {
+      target.classList.add('msg-focus');
+      requestAnimationFrame(() => target.scrollIntoView({block: 'center'}));
+    }
     return;
   }
   const chat = host.querySelector(':scope > .chat');
@@ -142,6 +147,8 @@ CSS: Final = """
   content-visibility: auto; contain-intrinsic-size: auto 110px; }
 .chat.live .msg { content-visibility: visible; }
 .chat .msg-user { background: var(--background-fill-secondary); }
+.chat .msg.msg-focus { outline: 2px solid var(--color-accent); outline-offset: -2px;
+  background: var(--color-accent-soft); }
 .chat .msg-avatar { width: 42px; height: 42px; flex: none; border-radius: 50%;
   background-color: var(--neutral-300); background-position: center;
   background-size: cover; background-repeat: no-repeat; }

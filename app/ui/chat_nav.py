@@ -1,28 +1,47 @@
-"""Chat-page handlers that do not generate: open, list, rename, trash, search, settings."""
+"""Chat-page handlers that do not generate: open, list, rename, trash, search, settings.
+
+Handlers call the chat service and end with the screen :class:`ChatScreen` builds; a
+``ParlorError`` is turned into a status line by the page's error boundary.
+"""
 
 from __future__ import annotations
 
 import html
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from app.chat.chatfiles import ChatFiles
+from app.chat.service import ChatService
 from app.errors import ParlorError
-from app.ui.chat_base import AUTO, ChatBase, Updates
-from app.ui.render import status_html
+from app.storage.types import AuthorNoteSettings, ChatSettings
+from app.ui.chat_screen import AUTO, ChatScreen, Focus, Updates
+from app.ui.render import prompt_parts_html, status_html, text_list_html
 from app.ui.state import Selection
+from app.ui.uploads import UploadGuard
 
 
-class ChatNavigation(ChatBase):
-    """Opening and managing chats; every handler re-reads what it shows from the stores."""
+class ChatNavigation:
+    """Opening and managing chats; every handler re-reads what it shows."""
+
+    def __init__(
+        self, service: ChatService, chat_files: ChatFiles, screen: ChatScreen, uploads: UploadGuard
+    ) -> None:
+        self.service = service
+        self.chat_files = chat_files
+        self.screen = screen
+        self.parts = screen.parts
+        self.uploads = uploads
 
     def on_load(self, remembered: Any, request: gr.Request) -> Updates:
         """First paint: the URL's selection, else this browser's last one, else the newest."""
         wanted = Selection.from_query(dict(request.query_params) if request else {})
         if wanted.empty:
             wanted = Selection.from_json(remembered)
-        updates = self.screen(wanted)
-        updates.update(self.trash_updates())
+        updates = self.screen.show(wanted)
+        updates.update(self.screen.trash_updates())
         return updates
 
     def refresh(self, sel: Selection) -> Updates:
@@ -31,177 +50,171 @@ class ChatNavigation(ChatBase):
         Gradio also selects the tab while the page first loads; with nothing chosen yet
         that is left to :meth:`on_load`, which knows the URL's chat.
         """
-        if sel.character_id is None and sel.chat_id is None:
+        if sel.empty:
             return {}
-        try:
-            updates = self.screen(sel)
-        except ParlorError as exc:
-            return self.error(exc)
-        updates.pop(self.status)
-        updates.update(self.trash_updates())
+        updates = self.screen.show(sel, sel)
+        updates.update(self.screen.trash_updates())
         return updates
 
     def pick_character(self, character_id: int | None, sel: Selection) -> Updates:
         """Show the character's most recent chat, or start one with its greeting."""
         if character_id is None:
-            return self.screen(sel, sel)
-        try:
-            chats = self.context.stores.chats.list_chats(character_id)
-            chat_id = chats[0].id if chats else self.service.new_chat(character_id).id
-            return self.screen(Selection(character_id, chat_id), sel)
-        except ParlorError as exc:
-            return self.error(exc)
+            return {}
+        return self.screen.show(Selection(int(character_id), None), sel)
 
     def new_chat(self, sel: Selection) -> Updates:
         """A new chat with the selected character, opening with its greeting."""
         if sel.character_id is None:
-            return {self.status: status_html("Pick a character first.", error=True)}
-        try:
-            chat = self.service.new_chat(sel.character_id)
-            return self.screen(
-                Selection(sel.character_id, chat.id), sel, status="New chat started."
-            )
-        except ParlorError as exc:
-            return self.error(exc)
+            return self.screen.status("Pick a character first.", error=True)
+        chat, created = self.service.start_chat(sel.character_id)
+        note = (
+            "New chat started." if created else "This chat is still new: write the first message."
+        )
+        return self.screen.show(Selection(sel.character_id, chat.id), sel, status=note)
 
     def open_chat(self, chat_id: int | None, sel: Selection) -> Updates:
-        """Show another chat (from the list or a search result)."""
+        """Show another chat of the list."""
         if chat_id is None:
             return {}
-        try:
-            return self.screen(Selection(None, int(chat_id)), sel)
-        except ParlorError as exc:
-            return self.error(exc)
+        return self.screen.show(Selection(None, int(chat_id)), sel)
+
+    def open_hit(self, message_id: int | None, sel: Selection) -> Updates:
+        """Open a search hit: its chat, with the message shown, in view and highlighted."""
+        if message_id is None:
+            return {}
+        message = self.service.reveal(int(message_id))
+        return self.screen.show(Selection(None, message.chat_id), sel, focus=Focus(message.id))
 
     def rename(self, title: str, sel: Selection) -> Updates:
         """Give the open chat a new title."""
         if sel.chat_id is None:
             return {}
-        try:
-            self.context.stores.chats.rename(sel.chat_id, title.strip())
-            return self.screen(sel, sel, status="Chat renamed.")
-        except ParlorError as exc:
-            return self.error(exc)
+        self.service.rename(sel.chat_id, title)
+        return self.screen.show(sel, sel, status="Chat renamed.")
 
     def duplicate(self, sel: Selection) -> Updates:
         """Copy the open chat with all its branches and swipes, and open the copy."""
         if sel.chat_id is None:
             return {}
-        try:
-            copy = self.context.stores.chats.duplicate(sel.chat_id)
-            return self.screen(Selection(sel.character_id, copy.id), sel, status="Chat duplicated.")
-        except ParlorError as exc:
-            return self.error(exc)
+        copy = self.service.duplicate(sel.chat_id)
+        return self.screen.show(
+            Selection(sel.character_id, copy.id), sel, status="Chat duplicated."
+        )
 
     def trash(self, sel: Selection) -> Updates:
         """Move the open chat to the trash and show the character's next chat."""
         if sel.chat_id is None:
             return {}
-        try:
-            chat = self.context.stores.chats.trash(sel.chat_id)
-            updates = self.screen(
-                Selection(sel.character_id, None),
-                status=f"“{chat.title}” moved to the trash (restore it from Trash).",
-            )
-        except ParlorError as exc:
-            return self.error(exc)
-        updates.update(self.trash_updates())
+        chat = self.service.trash(sel.chat_id)
+        updates = self.screen.show(
+            Selection(sel.character_id, None),
+            status=f"“{chat.title}” moved to the trash (restore it from Trash).",
+        )
+        updates.update(self.screen.trash_updates())
         return updates
 
     def restore(self, chat_id: int | None, sel: Selection) -> Updates:
         """Bring a chat back from the trash and open it."""
         if chat_id is None:
-            return {self.status: status_html("Pick a chat in the trash first.", error=True)}
-        try:
-            chat = self.context.stores.chats.restore(int(chat_id))
-            updates = self.screen(Selection(None, chat.id), sel, status=f"“{chat.title}” restored.")
-        except ParlorError as exc:
-            return self.error(exc)
-        updates.update(self.trash_updates())
+            return self.screen.status("Pick a chat in the trash first.", error=True)
+        chat = self.service.restore(int(chat_id))
+        updates = self.screen.show(
+            Selection(None, chat.id), sel, status=f"“{chat.title}” restored."
+        )
+        updates.update(self.screen.trash_updates())
         return updates
 
-    def trash_updates(self) -> Updates:
-        """The trash list."""
-        chats = self.context.stores.chats.list_trash()
-        names = {c.id: c.name for c in self.context.stores.characters.list_characters()}
-        choices = [
-            (f"{c.title} ({names.get(c.character_ids[0], '?') if c.character_ids else '?'})", c.id)
-            for c in chats
-        ]
-        return {self.trash_list: gr.update(choices=choices, value=None)}
-
-    def search(self, query: str, sel: Selection) -> Updates:
-        """Full-text search over the selected character's chats."""
+    def search(self, query: str, scope: str | None, sel: Selection) -> Updates:
+        """Full-text search over all chats, or the selected character's."""
+        results = self.parts.sidebar.search_results
         if not query.strip():
-            return {self.search_results: gr.update(choices=[], value=None)}
-        try:
-            hits = self.context.stores.chats.search(query, character_id=sel.character_id)
-        except ParlorError as exc:
-            return self.error(exc)
-        seen: dict[int, str] = {}
-        for hit in hits:
-            seen.setdefault(hit.chat_id, f"{hit.chat_title}: {hit.snippet[:120]}")
-        choices = [(label, chat_id) for chat_id, label in seen.items()]
-        note = f"{len(hits)} matching messages in {len(seen)} chats." if hits else "No matches."
-        return {
-            self.search_results: gr.update(choices=choices, value=None),
-            self.status: status_html(note),
-        }
+            return {results: gr.update(choices=[], value=None)}
+        character_id = sel.character_id if scope == "This character" else None
+        hits = self.service.search(query, character_id=character_id)
+        choices = [(f"{hit.chat_title} · {hit.speaker}: {hit.snippet[:120]}", hit.message_id)
+                   for hit in hits]  # fmt: skip
+        chats = len({hit.chat_id for hit in hits})
+        note = f"{len(hits)} matching messages in {chats} chats." if hits else "No matches."
+        return {results: gr.update(choices=choices, value=None), **self.screen.status(note)}
 
-    def save_settings(
-        self,
-        note: str,
-        depth: float | None,
-        interval: float | None,
-        preset: str | None,
-        template: str | None,
-        persona: int | None,
-        sel: Selection,
-    ) -> Updates:
-        """Store the author's note and the per-chat preset, template and persona."""
+    def save_settings(self, *values: Any) -> Updates:
+        """Store the author's note and the per-chat preset, format and persona."""
+        text, depth, interval, position, role, preset, fmt, persona, sel = values
         if sel.chat_id is None:
             return {}
-        chats = self.context.stores.chats
-        try:
-            meta = dict(chats.get_chat(sel.chat_id).metadata)
-            if note.strip():
-                meta["author_note"] = {
-                    "text": note,
-                    "depth": max(0, int(depth or 0)),
-                    "interval": max(1, int(interval or 1)),
-                }
-            else:
-                meta.pop("author_note", None)
-            for key, value in (("preset", preset), ("template", template)):
-                if value and value != AUTO:
-                    meta[key] = value
-                else:
-                    meta.pop(key, None)
-            chats.update_metadata(sel.chat_id, meta)
-            chats.set_persona(sel.chat_id, int(persona) if persona else None)
-            return self.screen(sel, sel, status="Chat settings saved.")
-        except ParlorError as exc:
-            return self.error(exc)
+        note = AuthorNoteSettings(
+            text=str(text or "") if str(text or "").strip() else "",
+            depth=max(0, int(depth or 0)),
+            interval=max(0, int(interval if interval is not None else 1)),
+            position=position or "in_chat",
+            role=role or "system",
+        )
+        settings = ChatSettings(
+            author_note=note,
+            preset=preset if preset and preset != AUTO else None,
+            format=fmt if fmt and fmt != AUTO else None,
+            other=self.service.chat(sel.chat_id).settings.other,
+        )
+        self.service.save_settings(sel.chat_id, settings, persona_id=int(persona) or None)
+        return self.screen.show(sel, sel, status="Chat settings saved.")
 
-    def update_meter(self, sel: Selection) -> str:
+    def update_meter(self, sel: Selection) -> Updates:
         """The token meter (run after the chat is on screen: building a prompt takes a moment)."""
-        return self.meter_for(sel)
+        return {self.parts.conversation.meter: self.screen.meter(sel)}
 
     def show_prompt(self, sel: Selection) -> Updates:
-        """The exact prompt the next reply would get."""
+        """The exact prompt the next reply would get, and its parts with token counts."""
+        panel = self.parts.prompt
         if sel.chat_id is None:
-            return {self.prompt_view: "", self.prompt_info: ""}
+            return {panel.text: "", panel.info: "", panel.breakdown: ""}
         try:
             prompt = self.service.prompt(sel.chat_id)
+            parts = self.service.prompt_parts(prompt)
         except ParlorError as exc:
-            return {self.prompt_info: status_html(str(exc), error=True)}
+            return {
+                panel.info: status_html(str(exc), error=True),
+                panel.accordion: gr.update(open=True),
+            }
         info = (
             f"{prompt.n_tokens:,} tokens · format {prompt.format_name} · "
             f"{prompt.messages_in_context} messages and {prompt.examples_in_context} examples "
             f"in context"
         )
         return {
-            self.prompt_view: prompt.text,
-            self.prompt_info: f'<div class="status">{html.escape(info)}</div>',
-            self.prompt_accordion: gr.update(open=True),
+            panel.text: prompt.text,
+            panel.info: f'<div class="status">{html.escape(info)}</div>',
+            panel.breakdown: prompt_parts_html(parts),
+            panel.accordion: gr.update(open=True),
+        }
+
+    def import_chats(self, files: list[Any] | None, sel: Selection) -> Updates:
+        """Import SillyTavern chat files for the selected character, one line per file."""
+        report = self.parts.sidebar.import_report
+        if not files:
+            return {}
+        if sel.character_id is None:
+            return self.screen.status("Pick a character first.", error=True)
+        lines, last = [], None
+        for path in self.uploads.paths(files):
+            try:
+                title = self.chat_files.import_file(path, str(sel.character_id))
+            except ParlorError as exc:
+                lines.append(f"failed: {exc}")
+                continue
+            lines.append(f"imported “{title}” from {path.name}")
+            last = title
+        updates = self.screen.show(sel, sel, status=f"Imported “{last}”." if last else "")
+        updates[report] = text_list_html(lines, title="Chat import")
+        updates[self.parts.sidebar.import_files] = None
+        return updates
+
+    def export_chat(self, sel: Selection) -> Updates:
+        """The open chat as a SillyTavern JSONL file to download."""
+        if sel.chat_id is None:
+            return self.screen.status("Open a chat first.", error=True)
+        folder = Path(tempfile.mkdtemp(prefix="parlor-export-"))
+        path = self.chat_files.export_chat(sel.chat_id, folder)
+        return {
+            self.parts.sidebar.export_file: gr.update(value=str(path), visible=True),
+            **self.screen.status(f"Exported {path.name}."),
         }

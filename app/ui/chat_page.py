@@ -1,8 +1,9 @@
-"""The chat page: chat list, conversation, message box, and the events between them.
+"""The chat page: its parts, its two controllers, and the events between them.
 
 Per-browser state (which chat is open, which message is being edited) lives in
 ``gr.State``; the open chat is mirrored into the URL (``?character=..&chat=..``) and the
 browser's storage so a reload shows the same screen, re-read from the database.
+Every handler runs inside the page's :class:`~app.ui.boundary.Boundary`.
 """
 
 from __future__ import annotations
@@ -11,198 +12,166 @@ from typing import Any
 
 import gradio as gr
 
-from app.ui.assets import CHAT_ACTIONS_JS, CHAT_TEMPLATE, LOCATION_JS
+from app.chat.chatfiles import ChatFiles
+from app.chat.service import ChatService
+from app.ui.assets import LOCATION_JS
+from app.ui.boundary import Boundary
 from app.ui.chat_nav import ChatNavigation
+from app.ui.chat_parts import ChatParts
+from app.ui.chat_screen import ChatScreen
 from app.ui.chat_stream import ChatStreaming
-from app.ui.state import Selection
+from app.ui.render import ChatHtml
+from app.ui.state import Selection, Thumbnails
+from app.ui.uploads import UploadGuard
 
-#: Key of the browser-storage entry remembering the last open chat.
-STORAGE_KEY = "parlor-selection"
-#: Not a credential: BrowserState merely needs a stable key so the entry survives restarts.
-STORAGE_SECRET = "parlor-selection-v1"
+Options = dict[str, Any]
 
 
-class ChatPage(ChatStreaming, ChatNavigation):
-    """Components and event wiring of the chat page."""
+class ChatPage:
+    """Builds the chat page and wires its events."""
+
+    def __init__(
+        self,
+        service: ChatService,
+        chat_files: ChatFiles,
+        chat_html: ChatHtml,
+        thumbnails: Thumbnails,
+        uploads: UploadGuard,
+    ) -> None:
+        self._service = service
+        self._chat_files = chat_files
+        self._html = chat_html
+        self._thumbnails = thumbnails
+        self._uploads = uploads
 
     def render(self) -> None:
-        """Create the components inside the current ``gr.Blocks``/``gr.Tab``."""
-        self.selection = gr.State(Selection())
-        self.edit_target = gr.State(None)
-        self.remembered = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=STORAGE_SECRET)
-        self.location = gr.Textbox(visible="hidden", elem_id="parlor-location")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=260):
-                self._render_sidebar()
-            with gr.Column(scale=4):
-                self._render_conversation()
+        """Create the components inside the current tab and wire their events."""
+        self.parts = ChatParts.render()
+        self.screen = ChatScreen(self._service, self.parts, self._html, self._thumbnails)
+        self.nav = ChatNavigation(self._service, self._chat_files, self.screen, self._uploads)
+        self.stream = ChatStreaming(self._service, self.screen)
+        status = self.parts.conversation.status
+        self.boundary = Boundary(status)
+        self.generation_boundary = Boundary(status, after_failure=self.stream.idle)
         self._setup_events()
 
-    def _render_sidebar(self) -> None:
-        self.character = gr.Dropdown(
-            label="Character", choices=[], elem_id="parlor-character", interactive=True
-        )
-        self.new_chat_button = gr.Button("New chat", elem_id="parlor-new-chat", size="sm")
-        self.chat_list = gr.Radio(label="Chats", choices=[], elem_id="parlor-chat-list")
-        with gr.Accordion("Manage chat", open=False, elem_id="parlor-manage"):
-            self.title_box = gr.Textbox(label="Title", elem_id="parlor-title", max_lines=1)
-            with gr.Row():
-                self.rename_button = gr.Button("Rename", size="sm", elem_id="parlor-rename")
-                self.duplicate_button = gr.Button(
-                    "Duplicate", size="sm", elem_id="parlor-duplicate"
-                )
-            self.trash_button = gr.Button(
-                "Move to trash", size="sm", variant="stop", elem_id="parlor-trash"
-            )
-        with gr.Accordion("Search chats", open=False, elem_id="parlor-search"):
-            self.search_box = gr.Textbox(
-                label="Search",
-                max_lines=1,
-                elem_id="parlor-search-box",
-                placeholder="Words in this character's chats",
-            )
-            self.search_results = gr.Radio(label="Results", choices=[], elem_id="parlor-hits")
-        with gr.Accordion("Trash", open=False, elem_id="parlor-trash-box"):
-            self.trash_list = gr.Radio(label="Trashed chats", choices=[], elem_id="parlor-trashed")
-            self.restore_button = gr.Button("Restore", size="sm", elem_id="parlor-restore")
+    @property
+    def selection(self) -> gr.State:
+        """The per-browser selection (other pages open chats through it)."""
+        return self.parts.state.selection
 
-    def _render_conversation(self) -> None:
-        with gr.Row(equal_height=True):
-            self.header = gr.HTML(elem_id="parlor-header")
-            self.meter = gr.HTML(elem_id="parlor-meter")
-        with gr.Column(elem_id="parlor-scroll"):
-            self.chat_html = gr.HTML(
-                None,
-                html_template=CHAT_TEMPLATE,
-                js_on_load=CHAT_ACTIONS_JS,
-                elem_id="parlor-chat",
-            )
-            self.live_html = gr.HTML(elem_id="parlor-live")
-        with gr.Group(visible=False, elem_id="parlor-edit") as self.edit_group:
-            self.edit_box = gr.Textbox(
-                label="Edit message", lines=4, max_lines=20, elem_id="parlor-edit-box"
-            )
-            with gr.Row():
-                self.edit_save = gr.Button("Save", variant="primary", elem_id="parlor-edit-save")
-                self.edit_swipe = gr.Button("Save as new swipe", elem_id="parlor-edit-swipe")
-                self.edit_cancel = gr.Button("Cancel", elem_id="parlor-edit-cancel")
-        with gr.Group(visible=False, elem_id="parlor-delete") as self.delete_group:
-            self.delete_note = gr.HTML()
-            with gr.Row():
-                self.delete_confirm = gr.Button(
-                    "Delete", variant="stop", elem_id="parlor-delete-confirm"
-                )
-                self.delete_cancel = gr.Button("Cancel", elem_id="parlor-delete-cancel")
-        with gr.Row(equal_height=True):
-            self.input_box = gr.Textbox(
-                placeholder="Message (Enter sends, Shift+Enter for a new line)",
-                show_label=False,
-                lines=1,
-                max_lines=10,
-                scale=8,
-                elem_id="parlor-input",
-            )
-            self.send_button = gr.Button("Send", variant="primary", scale=1, elem_id="parlor-send")
-            self.stop_button = gr.Button("Stop", variant="stop", scale=1, elem_id="parlor-stop")
-        with gr.Row():
-            self.regenerate_button = gr.Button("Regenerate", size="sm", elem_id="parlor-regen")
-            self.continue_button = gr.Button("Continue", size="sm", elem_id="parlor-continue")
-            self.impersonate_button = gr.Button(
-                "Impersonate", size="sm", elem_id="parlor-impersonate"
-            )
-            self.prompt_button = gr.Button("Show prompt", size="sm", elem_id="parlor-show-prompt")
-        self.status = gr.HTML(elem_id="parlor-status")
-        self._render_settings()
+    def meter_event(self) -> Options:
+        """Keyword arguments of a ``.then`` that refreshes the token meter."""
+        return {
+            "fn": self.boundary.guard(self.nav.update_meter),
+            "inputs": [self.selection],
+            "outputs": [self.parts.conversation.meter, self.parts.conversation.status],
+            "show_progress": "hidden",
+        }
 
-    def _render_settings(self) -> None:
-        with gr.Accordion("Author's note and chat settings", open=False, elem_id="parlor-note"):
-            self.note_text = gr.Textbox(
-                label="Author's note",
-                lines=2,
-                elem_id="parlor-note-text",
-                placeholder="Inserted into the prompt near the end, e.g. [Style: terse]",
-            )
-            with gr.Row():
-                self.note_depth = gr.Number(label="Depth", value=4, precision=0, minimum=0)
-                self.note_interval = gr.Number(
-                    label="Every N replies", value=1, precision=0, minimum=1
-                )
-            with gr.Row():
-                self.preset_choice = gr.Dropdown(label="Preset", elem_id="parlor-chat-preset")
-                self.template_choice = gr.Dropdown(
-                    label="Prompt format", elem_id="parlor-chat-template"
-                )
-                self.persona_choice = gr.Dropdown(label="Persona", elem_id="parlor-chat-persona")
-            self.settings_save = gr.Button("Save chat settings", elem_id="parlor-note-save")
-        with gr.Accordion("Prompt", open=False, elem_id="parlor-prompt") as self.prompt_accordion:
-            self.prompt_info = gr.HTML()
-            self.prompt_view = gr.Textbox(
-                label="Exact prompt of the next reply",
-                lines=12,
-                max_lines=40,
-                interactive=False,
-                elem_id="parlor-prompt-text",
-            )
+    def screen_outputs(self) -> list[Any]:
+        """Every component showing a chat may update."""
+        return self.parts.screen_outputs()
 
-    # -- events --------------------------------------------------------------------------
+    def refresh(self, sel: Selection) -> Any:
+        """Re-read everything (the Chat tab was shown again)."""
+        return self.boundary.guard(self.nav.refresh)(sel)
+
+    def open_character(self, character_id: int | None, sel: Selection) -> Any:
+        """Show the character's latest chat (used by the Characters page)."""
+        return self.boundary.guard(self.nav.pick_character)(character_id, sel)
+
+    # -- events ------------------------------------------------------------------------
 
     def _setup_events(self) -> None:
-        quick: dict[str, Any] = {"outputs": self.screen_outputs(), "show_progress": "hidden"}
-        generate: dict[str, Any] = {
-            **quick, "concurrency_limit": 1, "concurrency_id": "generation",
-        }  # fmt: skip
-        meter: dict[str, Any] = {
-            "fn": self.update_meter, "inputs": [self.selection], "outputs": [self.meter],
-            "show_progress": "hidden",
-        }  # fmt: skip
-        self.location.change(None, [self.location], None, js=LOCATION_JS)
-        self._setup_navigation(quick, meter)
-        self._setup_generation(generate, meter)
-        for button in (self.edit_cancel, self.delete_cancel):
-            button.click(self.cancel, [self.selection], **quick)
-        self.chat_html.click(self.show_earlier, [self.selection], **quick)
-        self.stop_button.click(self.stop, None, None, queue=False, show_progress="hidden")
+        quick: Options = {"outputs": self.screen_outputs(), "show_progress": "hidden"}
+        generate: Options = {**quick, "concurrency_limit": 1, "concurrency_id": "generation"}
+        self.parts.state.location.change(None, [self.parts.state.location], None, js=LOCATION_JS)
+        self._setup_navigation(quick)
+        self._setup_chat_files(quick)
+        self._setup_generation(generate)
+        self._setup_messages(quick, generate)
 
-    def _setup_navigation(self, quick: dict[str, Any], meter: dict[str, Any]) -> None:
+    def _setup_navigation(self, quick: Options) -> None:
         """Events that change which chat is shown, or its settings (no generation)."""
-        sel = self.selection
-        self.character.input(self.pick_character, [self.character, sel], **quick).then(**meter)
-        self.new_chat_button.click(self.new_chat, [sel], **quick).then(**meter)
-        self.chat_list.input(self.open_chat, [self.chat_list, sel], **quick).then(**meter)
-        self.search_results.input(self.open_chat, [self.search_results, sel], **quick).then(**meter)
-        self.rename_button.click(self.rename, [self.title_box, sel], **quick)
-        self.duplicate_button.click(self.duplicate, [sel], **quick).then(**meter)
-        self.trash_button.click(self.trash, [sel], **quick).then(**meter)
-        self.restore_button.click(self.restore, [self.trash_list, sel], **quick).then(**meter)
-        self.search_box.submit(self.search, [self.search_box, sel], **quick)
-        self.settings_save.click(
-            self.save_settings,
-            [self.note_text, self.note_depth, self.note_interval, self.preset_choice,
-             self.template_choice, self.persona_choice, sel],
-            **quick,
-        ).then(**meter)  # fmt: skip
-        self.prompt_button.click(
-            self.show_prompt, [sel], [self.prompt_view, self.prompt_info, self.prompt_accordion]
-        )
-
-    def _setup_generation(self, generate: dict[str, Any], meter: dict[str, Any]) -> None:
-        """Events that generate or change messages: one at a time, in the generation queue."""
-        sel = self.selection
-        for trigger in (self.input_box.submit, self.send_button.click):
-            trigger(self.send, [self.input_box, sel], **generate).then(**meter)
-        self.regenerate_button.click(self.regenerate, [sel], **generate).then(**meter)
-        self.continue_button.click(self.continue_reply, [sel], **generate).then(**meter)
-        self.impersonate_button.click(self.impersonate, [sel], **generate)
-        self.chat_html.click(self.act, [sel], trigger_mode="multiple", **generate).then(**meter)
-        edit = [self.edit_box, self.edit_target, sel]
-        self.edit_save.click(self.save_edit, edit, **generate).then(**meter)
-        self.edit_swipe.click(self.save_edit_as_swipe, edit, **generate).then(**meter)
-        self.delete_confirm.click(self.confirm_delete, [self.edit_target, sel], **generate).then(
+        nav, guard, meter = self.nav, self.boundary.guard, self.meter_event()
+        sel, side, st = self.selection, self.parts.sidebar, self.parts.settings
+        side.character.input(guard(nav.pick_character), [side.character, sel], **quick).then(
             **meter
         )
+        side.new_chat.click(guard(nav.new_chat), [sel], **quick).then(**meter)
+        side.chat_list.input(guard(nav.open_chat), [side.chat_list, sel], **quick).then(**meter)
+        side.search_results.input(guard(nav.open_hit), [side.search_results, sel], **quick).then(
+            **meter
+        )
+        side.rename.click(guard(nav.rename), [side.title, sel], **quick)
+        side.duplicate.click(guard(nav.duplicate), [sel], **quick).then(**meter)
+        side.trash.click(guard(nav.trash), [sel], **quick).then(**meter)
+        side.restore.click(guard(nav.restore), [side.trash_list, sel], **quick).then(**meter)
+        for trigger in (side.search_box.submit, side.search_scope.input):
+            trigger(guard(nav.search), [side.search_box, side.search_scope, sel], **quick)
+        settings_inputs = [
+            st.note_text, st.note_depth, st.note_interval, st.note_position, st.note_role,
+            st.preset, st.format, st.persona, sel,
+        ]  # fmt: skip
+        st.save.click(guard(nav.save_settings), settings_inputs, **quick).then(**meter)
+        prompt = self.parts.prompt
+        self.parts.conversation.show_prompt.click(
+            guard(nav.show_prompt), [sel],
+            [prompt.text, prompt.info, prompt.breakdown, prompt.accordion,
+             self.parts.conversation.status],
+        )  # fmt: skip
+
+    def _setup_chat_files(self, quick: Options) -> None:
+        side, guard = self.parts.sidebar, self.boundary.guard
+        side.import_files.upload(
+            guard(self.nav.import_chats), [side.import_files, self.selection],
+            [*quick["outputs"], side.import_report, side.import_files], show_progress="full",
+        )  # fmt: skip
+        side.export.click(
+            guard(self.nav.export_chat), [self.selection],
+            [side.export_file, self.parts.conversation.status],
+        )  # fmt: skip
+
+    def _setup_generation(self, generate: Options) -> None:
+        """Events that generate: one at a time, in the generation queue; Send is queued."""
+        stream, guard = self.stream, self.generation_boundary.guard
+        sel, conv, meter = self.selection, self.parts.conversation, self.meter_event()
+        pending = self.parts.state.pending
+        accept: Options = {
+            "inputs": [conv.input_box],
+            "outputs": [conv.input_box, pending, conv.status],
+            "queue": False,
+            "show_progress": "hidden",
+        }
+        for trigger in (conv.input_box.submit, conv.send.click):
+            trigger(self.boundary.guard(stream.accept), **accept).then(
+                guard(stream.send), [pending, sel], **generate
+            ).then(**meter)
+        conv.regenerate.click(guard(stream.regenerate), [sel], **generate).then(**meter)
+        conv.continue_reply.click(guard(stream.continue_reply), [sel], **generate).then(**meter)
+        conv.impersonate.click(guard(stream.impersonate), [sel], **generate)
+        conv.stop.click(stream.stop, None, None, queue=False, show_progress="hidden")
+
+    def _setup_messages(self, quick: Options, generate: Options) -> None:
+        """The per-message controls in the chat pane, and the edit and delete panels."""
+        stream, guard = self.stream, self.generation_boundary.guard
+        sel, ed, meter = self.selection, self.parts.editor, self.meter_event()
+        chat_html = self.parts.conversation.chat_html
+        chat_html.click(self.boundary.guard(stream.show_earlier), [sel], **quick)
+        chat_html.click(guard(stream.act), [sel], trigger_mode="multiple", **generate).then(**meter)
+        edit = [ed.edit_box, self.parts.state.edit_target, sel]
+        ed.save.click(guard(stream.save_edit), edit, **generate).then(**meter)
+        ed.save_as_swipe.click(guard(stream.save_edit_as_swipe), edit, **generate).then(**meter)
+        ed.confirm_delete.click(
+            guard(stream.confirm_delete), [self.parts.state.edit_target, sel], **generate
+        ).then(**meter)
+        for button in (ed.cancel_edit, ed.cancel_delete):
+            button.click(self.boundary.guard(stream.cancel), None, **quick)
 
     def wire_load(self, blocks: gr.Blocks) -> None:
         """Paint the page when a browser opens it."""
         blocks.load(
-            self.on_load, [self.remembered], self.screen_outputs(), show_progress="hidden"
-        ).then(self.update_meter, [self.selection], [self.meter], show_progress="hidden")
+            self.boundary.guard(self.nav.on_load), [self.parts.state.remembered],
+            self.screen_outputs(), show_progress="hidden",
+        ).then(**self.meter_event())  # fmt: skip

@@ -4,22 +4,24 @@ While a reply streams only the live pane under the chat changes (at most
 :data:`MAX_UPDATES_PER_SECOND` times a second); the chat pane is rendered once, when the
 reply is stored.  A message being replaced (regenerate, swipe, continue) is hidden by a
 style rule inside the live pane, so starting a reply does not resend a long chat either.
+While this page's reply is written, Send gives way to Stop.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import gradio as gr
 
+from app.chat.service import ChatService
 from app.chat.turns import Progress
-from app.errors import ParlorError
-from app.storage.types import Message, Role
-from app.ui.chat_base import ChatBase, Updates
+from app.errors import InputError, ParlorError
+from app.storage.types import Role
+from app.ui.chat_screen import ChatScreen, Updates
 from app.ui.render import EARLIER_STEP, ChatNames, status_html
 from app.ui.state import Selection
 
@@ -54,7 +56,7 @@ class Typed:
     """What the user sent, and when (to tell whether an error kept it from being stored)."""
 
     text: str
-    at: datetime
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def summary_line(progress: Progress) -> str:
@@ -73,7 +75,8 @@ def summary_line(progress: Progress) -> str:
     )
 
 
-def _action(evt: gr.EventData) -> Action | None:
+def action_of(evt: gr.EventData) -> Action | None:
+    """The message control a click on the chat pane hit (None: something else)."""
     data = getattr(evt, "_data", None)
     return Action.parse(data.get("action") if isinstance(data, dict) else None)
 
@@ -84,81 +87,96 @@ def _hide_from(message_id: int) -> str:
     return f"<style>{target}, {target} ~ .msg {{ display: none; }}</style>"
 
 
-class ChatStreaming(ChatBase):
+class ChatStreaming:
     """Generation and message edits; these run one at a time (one llama.cpp context)."""
 
-    # -- generation ----------------------------------------------------------------------
+    def __init__(self, service: ChatService, screen: ChatScreen) -> None:
+        self.service = service
+        self.screen = screen
+        self.parts = screen.parts
+
+    # -- buttons -------------------------------------------------------------------------
+
+    def writing(self) -> Updates:
+        """Send gives way to Stop while this page's reply is written."""
+        conv = self.parts.conversation
+        return {conv.send: gr.update(visible=False), conv.stop: gr.update(visible=True)}
+
+    def idle(self) -> Updates:
+        """Send is back once the reply is stored (or failed)."""
+        conv = self.parts.conversation
+        return {conv.send: gr.update(visible=True), conv.stop: gr.update(visible=False)}
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def accept(self, text: str) -> Updates:
+        """Take the typed text off the box at once (outside the queue) and say if it waits.
+
+        The text travels on in the hidden ``pending`` box, so a message sent while another
+        reply is being written is queued, not lost, and the box is free for the next one.
+        """
+        conv = self.parts.conversation
+        updates: Updates = {conv.input_box: "", self.parts.state.pending: text}
+        if self.service.busy():
+            note = "Queued: your message is sent when the reply being written is done."
+            updates[conv.status] = status_html(note)
+        return updates
 
     def send(self, text: str, sel: Selection) -> Iterator[Updates]:
         """Store the user's message and stream the reply."""
+        sel = self.screen.resolve(sel) if sel.chat_id is None else sel
         if sel.chat_id is None:
-            yield {self.status: status_html("Start a chat first.", error=True)}
-            return
-        try:
-            names = self.reader.names(self.context.stores.chats.get_chat(sel.chat_id))
-        except ParlorError as exc:
-            yield self.error(exc)
-            return
+            raise InputError("chat", "import or create a character on the Characters tab first")
+        view = self.service.view(sel.chat_id)
+        names = self.screen.names(view)
         shown = text if text.strip() else None
+        conv = self.parts.conversation
         yield {
-            self.input_box: "",
-            self.live_html: self.html.live(names, "", user_text=shown, label="thinking…"),
-            self.status: status_html("Generating…"),
+            **self.writing(),
+            conv.live_html: self.screen.html.live(names, "", user_text=shown, label="thinking…"),
+            conv.status: status_html("Generating…"),
         }
         progress = self.service.send(sel.chat_id, text)
-        typed = Typed(text, datetime.now(UTC))
-        yield from self._stream(progress, sel, names, user_text=shown, typed=typed)
+        yield from self._stream(progress, sel, names, user_text=shown, typed=Typed(text))
 
     def regenerate(self, sel: Selection) -> Iterator[Updates]:
         """A new alternative for the last reply (the old one stays as a swipe)."""
         if sel.chat_id is None:
             return
-        try:
-            last, names = self._last_message(sel.chat_id)
-        except ParlorError as exc:
-            yield self.error(exc)
-            return
+        view = self.service.view(sel.chat_id)
+        last = view.messages[-1].message if view.messages else None
         hide = last.id if last is not None and last.role != Role.USER else None
+        names = self.screen.names(view)
+        yield self.writing()
         yield from self._stream(self.service.regenerate(sel.chat_id), sel, names, hide=hide)
 
     def continue_reply(self, sel: Selection) -> Iterator[Updates]:
         """Make the last reply longer."""
         if sel.chat_id is None:
             return
-        try:
-            last, names = self._last_message(sel.chat_id)
-        except ParlorError as exc:
-            yield self.error(exc)
-            return
-        if last is None or last.role == Role.USER:
-            yield {self.status: status_html("There is no reply to continue.", error=True)}
-            return
-        yield from self._stream(
-            self.service.continue_reply(sel.chat_id), sel, names, hide=last.id, start=last.content
-        )
-
-    def _last_message(self, chat_id: int) -> tuple[Message | None, ChatNames]:
-        """The chat's last shown message (None in an empty chat) and its names."""
-        view = self.service.view(chat_id)
+        view = self.service.view(sel.chat_id)
         last = view.messages[-1].message if view.messages else None
-        return last, self.reader.names(view.chat)
+        if last is None or last.role == Role.USER:
+            raise InputError("continue", "there is no reply to continue")
+        names = self.screen.names(view)
+        yield self.writing()
+        progress = self.service.continue_reply(sel.chat_id)
+        yield from self._stream(progress, sel, names, hide=last.id, start=last.content)
 
     def impersonate(self, sel: Selection) -> Iterator[Updates]:
         """Write the user's next message into the input box (nothing is stored)."""
         if sel.chat_id is None:
             return
-        yield {self.status: status_html("Writing your next message…")}
+        conv = self.parts.conversation
+        yield {**self.writing(), conv.status: status_html("Writing your next message…")}
         last_push = 0.0
-        try:
-            for progress in self.service.impersonate(sel.chat_id):
-                now = time.monotonic()
-                if progress.done:
-                    yield {self.input_box: progress.text, self.status: status_html("")}
-                elif now - last_push >= _MIN_INTERVAL:
-                    last_push = now
-                    yield {self.input_box: progress.text}
-        except ParlorError as exc:
-            yield self.error(exc)
+        for progress in self.service.impersonate(sel.chat_id):
+            now = time.monotonic()
+            if progress.done:
+                yield {**self.idle(), conv.input_box: progress.text, conv.status: ""}
+            elif now - last_push >= _MIN_INTERVAL:
+                last_push = now
+                yield {conv.input_box: progress.text}
 
     def stop(self) -> None:
         """Stop button and Esc: end the reply; its text so far is kept."""
@@ -180,9 +198,10 @@ class ChatStreaming(ChatBase):
         ``typed`` is the user's text: it goes back into the message box if an error
         stopped it from being stored.
         """
+        live_html = self.parts.conversation.live_html
         prefix = _hide_from(hide) if hide is not None else ""
         if hide is not None:
-            yield {self.live_html: prefix + self.html.live(names, start, label="thinking…")}
+            yield {live_html: prefix + self.screen.html.live(names, start, label="thinking…")}
         last_push, final = 0.0, None
         try:
             for item in progress:
@@ -193,12 +212,14 @@ class ChatStreaming(ChatBase):
                 if now - last_push < _MIN_INTERVAL:
                     continue
                 last_push = now
-                live = self.html.live(names, item.text, user_text=user_text, label="writing…")
-                yield {self.live_html: prefix + live}
+                live = self.screen.html.live(
+                    names, item.text, user_text=user_text, label="writing…"
+                )
+                yield {live_html: prefix + live}
         except ParlorError as exc:
-            updates = self.screen(sel, sel, status=str(exc), failed=True)
+            updates = {**self.screen.show(sel, sel, status=str(exc), failed=True), **self.idle()}
             if typed and typed.text.strip() and not self._stored_since(sel, typed.at):
-                updates[self.input_box] = typed.text
+                updates[self.parts.conversation.input_box] = typed.text
             yield updates
             return
         except GeneratorExit:
@@ -209,81 +230,78 @@ class ChatStreaming(ChatBase):
                 pass
             raise
         status = summary_line(final) if final is not None else ""
-        yield self.screen(sel, sel, status=status)
+        yield {**self.screen.show(sel, sel, status=status), **self.idle()}
 
     def _stored_since(self, sel: Selection, moment: datetime) -> bool:
         """Whether the chat's last message is a user's message stored after ``moment``."""
-        path = self.context.stores.chats.active_path(sel.chat_id) if sel.chat_id else []
-        return bool(path) and path[-1].role == Role.USER and path[-1].created_at >= moment
+        if sel.chat_id is None:
+            return False
+        messages = self.service.view(sel.chat_id).messages
+        last = messages[-1].message if messages else None
+        return last is not None and last.role == Role.USER and last.created_at >= moment
 
     # -- per-message controls ----------------------------------------------------------
 
     def act(self, sel: Selection, evt: gr.EventData) -> Iterator[Updates]:
         """A click on a message's swipe, edit, delete or branch control."""
-        action = _action(evt)
+        action = action_of(evt)
         if action is None or action.kind == "earlier":
+            yield {}
             return
-        try:
-            if action.kind == "swipe":
-                yield from self._swipe(action, sel)
-            elif action.kind == "edit":
-                yield self._start_edit(action.message_id)
-            elif action.kind == "delete":
-                yield self._ask_delete(action.message_id, sel)
-            elif action.kind == "branch":
-                chat = self.service.branch(action.message_id)
-                yield self.screen(
-                    Selection(None, chat.id), sel, status=f"Branched into “{chat.title}”."
-                )
-        except ParlorError as exc:
-            yield self.error(exc)
+        if action.kind == "swipe":
+            yield from self._swipe(action, sel)
+        elif action.kind == "edit":
+            yield self._start_edit(action.message_id)
+        elif action.kind == "delete":
+            yield self._ask_delete(action.message_id, sel)
+        elif action.kind == "branch":
+            chat = self.service.branch(action.message_id)
+            yield self.screen.show(
+                Selection(None, chat.id), sel, status=f"Branched into “{chat.title}”."
+            )
 
     def show_earlier(self, sel: Selection, evt: gr.EventData) -> Updates:
         """ "Show earlier messages": put more of a long chat's history on screen."""
-        action = _action(evt)
+        action = action_of(evt)
         if action is None or action.kind != "earlier":
             return {}
-        try:
-            return self.screen(sel, sel, earlier=EARLIER_STEP)
-        except ParlorError as exc:
-            return self.error(exc)
+        return self.screen.show(sel, sel, earlier=EARLIER_STEP)
 
     def _swipe(self, action: Action, sel: Selection) -> Iterator[Updates]:
-        message = self.context.stores.chats.get_message(action.message_id)
-        names = self.reader.names(self.context.stores.chats.get_chat(message.chat_id))
-        here = Selection(None, message.chat_id, shown=sel.shown)
-        index, count = self.context.stores.chats.siblings(message.id)
-        if 0 <= index + action.direction < count:
-            for _ in self.service.swipe(message.id, action.direction):
-                pass
-            yield self.screen(here, sel)
-            return
-        if action.direction < 0 or message.role == Role.USER:
-            return
-        yield from self._stream(
-            self.service.swipe(message.id, action.direction), here, names, hide=message.id
-        )
+        result = self.service.swipe(action.message_id, action.direction)
+        if result.shown is not None:
+            here = Selection(None, result.shown.chat_id, shown=sel.shown)
+            yield self.screen.show(here, sel)
+        elif result.replies is not None:
+            message = self.service.message(action.message_id)
+            view = self.service.view(message.chat_id)
+            here = Selection(None, message.chat_id, shown=sel.shown)
+            yield self.writing()
+            yield from self._stream(result.replies, here, self.screen.names(view), hide=message.id)
+        else:
+            yield {}
 
     def _start_edit(self, message_id: int) -> Updates:
-        message = self.context.stores.chats.get_message(message_id)
+        ed = self.parts.editor
         return {
-            self.edit_group: gr.update(visible=True),
-            self.delete_group: gr.update(visible=False),
-            self.edit_box: message.content,
-            self.edit_target: message_id,
-            self.status: status_html("Editing a message: save it in place or as a new swipe."),
+            ed.edit_group: gr.update(visible=True),
+            ed.delete_group: gr.update(visible=False),
+            ed.edit_box: self.service.message(message_id).content,
+            self.parts.state.edit_target: message_id,
+            **self.screen.status("Editing a message: save it in place or as a new swipe."),
         }
 
     def _ask_delete(self, message_id: int, sel: Selection) -> Updates:
-        path = self.context.stores.chats.active_path(sel.chat_id) if sel.chat_id else []
-        ids = [m.id for m in path]
+        view = self.service.view(sel.chat_id) if sel.chat_id else None
+        ids = [item.message.id for item in view.messages] if view else []
         below = len(ids) - ids.index(message_id) - 1 if message_id in ids else 0
         tail = f" and the {below} shown below it" if below else ""
+        ed = self.parts.editor
         return {
-            self.delete_group: gr.update(visible=True),
-            self.edit_group: gr.update(visible=False),
-            self.delete_note: status_html(f"Delete this message{tail}? This cannot be undone."),
-            self.edit_target: message_id,
+            ed.delete_group: gr.update(visible=True),
+            ed.edit_group: gr.update(visible=False),
+            ed.delete_note: status_html(f"Delete this message{tail}? This cannot be undone."),
+            self.parts.state.edit_target: message_id,
         }
 
     def save_edit(self, text: str, target: Any, sel: Selection) -> Updates:
@@ -296,30 +314,25 @@ class ChatStreaming(ChatBase):
 
     def _edit(self, text: str, target: Any, sel: Selection, *, as_swipe: bool) -> Updates:
         if not isinstance(target, int):
-            return self.screen(sel, sel)
-        try:
-            message = self.service.edit(target, text, as_swipe=as_swipe)
-        except ParlorError as exc:
-            return self.error(exc)
+            return self.screen.show(sel, sel)
+        message = self.service.edit(target, text, as_swipe=as_swipe)
         done = "Saved as a new swipe." if as_swipe else "Message saved."
-        return self.screen(Selection(None, message.chat_id), sel, status=done)
+        return self.screen.show(Selection(None, message.chat_id), sel, status=done)
 
     def confirm_delete(self, target: Any, sel: Selection) -> Updates:
         """Delete the message (and everything below it)."""
         if not isinstance(target, int):
-            return self.screen(sel, sel)
-        try:
-            count = self.service.delete(target)
-        except ParlorError as exc:
-            return self.error(exc)
+            return self.screen.show(sel, sel)
+        count = self.service.delete(target)
         noun = "message" if count == 1 else "messages"
-        return self.screen(sel, sel, status=f"Deleted {count} {noun}.")
+        return self.screen.show(sel, sel, status=f"Deleted {count} {noun}.")
 
-    def cancel(self, sel: Selection) -> Updates:
+    def cancel(self) -> Updates:
         """Close the edit or delete panel."""
+        ed = self.parts.editor
         return {
-            self.edit_group: gr.update(visible=False),
-            self.delete_group: gr.update(visible=False),
-            self.edit_target: None,
-            self.status: status_html(""),
+            ed.edit_group: gr.update(visible=False),
+            ed.delete_group: gr.update(visible=False),
+            self.parts.state.edit_target: None,
+            **self.screen.status(""),
         }

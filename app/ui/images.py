@@ -1,9 +1,18 @@
-"""Avatar images: uploads to PNG, stored bytes to PIL images and small data-URL thumbnails."""
+"""Avatar images: uploads to PNG, stored bytes to small previews and data-URL thumbnails.
+
+The browser never gets an avatar at full size: a card's PNG can hold a 60-megapixel
+image, and decoding, re-encoding and sending that on every click is what made large
+cards crawl.  The editor shows a preview at most :data:`PREVIEW_PX` wide, decoded once
+per avatar version and kept in :class:`AvatarPreviews`.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -12,6 +21,11 @@ from PIL import Image, UnidentifiedImageError
 from app.errors import InputError
 
 AVATAR_PX: Final = 96
+PREVIEW_PX: Final = 512
+#: Errors PIL raises for a file that is not a usable image (a decompression bomb included).
+_BAD_IMAGE: Final = (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError)
+#: Modes that resize well; others (palette, 1-bit, CMYK …) are converted first.
+_RESIZABLE: Final = frozenset({"RGB", "RGBA", "L", "LA"})
 
 
 def image_to_png(path: str | Path) -> bytes:
@@ -20,30 +34,76 @@ def image_to_png(path: str | Path) -> bytes:
         with Image.open(path) as image:
             buffer = io.BytesIO()
             image.convert("RGBA").save(buffer, format="PNG")
-    except (UnidentifiedImageError, OSError) as exc:
+    except _BAD_IMAGE as exc:
         raise InputError(Path(path).name, f"not an image ({exc.__class__.__name__})") from exc
     return buffer.getvalue()
 
 
-def avatar_image(avatar: bytes | None) -> Image.Image | None:
-    """Stored avatar bytes as an image for ``gr.Image`` (None when absent or unreadable)."""
+def _decoded(avatar: bytes | None) -> Image.Image | None:
+    """Stored avatar bytes decoded (None when absent or unreadable)."""
     if not avatar:
         return None
     try:
         with Image.open(io.BytesIO(avatar)) as image:
-            return image.convert("RGBA")
-    except (UnidentifiedImageError, OSError):
+            image.load()
+            return image if image.mode in _RESIZABLE else image.convert("RGBA")
+    except _BAD_IMAGE:
         return None
+
+
+def avatar_preview(avatar: bytes | None, size: int = PREVIEW_PX) -> Image.Image | None:
+    """The avatar scaled down to fit ``size`` pixels (None when absent or unreadable)."""
+    image = _decoded(avatar)
+    if image is None:
+        return None
+    image.thumbnail((size, size), reducing_gap=2.0)
+    return image.convert("RGBA")
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """``image`` encoded as PNG."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def avatar_data_url(image: bytes | None, size: int = AVATAR_PX) -> str:
     """A small square PNG thumbnail as a ``data:`` URL ("" when there is no usable image)."""
-    square = avatar_image(image)
-    if square is None:
+    decoded = _decoded(image)
+    if decoded is None:
         return ""
-    side = min(square.size)
-    left = (square.width - side) // 2
-    square = square.crop((left, 0, left + side, side)).resize((size, size))
+    side = min(decoded.size)
+    left = (decoded.width - side) // 2
+    square = decoded.resize(
+        (size, size), box=(left, 0, left + side, side), reducing_gap=2.0
+    ).convert("RGBA")
     buffer = io.BytesIO()
     square.save(buffer, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+PreviewKey = tuple[str, int, datetime]
+
+
+class AvatarPreviews:
+    """Avatar previews kept per owner and modification time (the most recent ``limit``)."""
+
+    def __init__(self, limit: int = 32) -> None:
+        self._cache: OrderedDict[PreviewKey, Image.Image | None] = OrderedDict()
+        self._limit = limit
+
+    def get(self, key: PreviewKey, load: Callable[[], bytes | None]) -> Image.Image | None:
+        """The preview of ``key`` (``load`` reads the stored avatar when it is not cached)."""
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        preview = avatar_preview(load())
+        self._cache[key] = preview
+        while len(self._cache) > self._limit:
+            self._cache.popitem(last=False)
+        return preview
+
+    def png(self, key: PreviewKey, load: Callable[[], bytes | None]) -> bytes | None:
+        """The preview of ``key`` as PNG bytes (a cheap source for thumbnails)."""
+        preview = self.get(key, load)
+        return png_bytes(preview) if preview is not None else None

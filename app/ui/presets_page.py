@@ -1,50 +1,100 @@
-"""The Presets & templates page: sampler presets (YAML), prompt formats, SillyTavern import."""
+"""The Presets & templates page: sampler presets (YAML), prompt formats, SillyTavern import.
+
+The page holds the preset service only.  SillyTavern files go through the same importer
+as ``parlor import``, so what is imported here is still there after a restart.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import gradio as gr
-import yaml
-from pydantic import ValidationError
 
-from app.context import AppContext
-from app.errors import ParlorError, PresetError, TemplateError
-from app.presets.library import dump_preset_yaml
-from app.presets.model import Preset, describe_validation_error
-from app.presets.sillytavern import import_sillytavern
-from app.prompt.formats import PromptFormat
-from app.prompt.st_import import import_st_file
+from app.chat.imports import ImportResult
+from app.chat.presets import PresetService
+from app.errors import ParlorError
+from app.ui.boundary import Boundary
 from app.ui.render import status_html, text_list_html
 from app.ui.state import page_queue
+from app.ui.uploads import UploadGuard
 
 Updates = dict[Any, Any]
 
 
-def preset_from_yaml(text: str, default_name: str) -> Preset:
-    """Validate the editor's YAML as a preset (the name defaults to the chosen preset's)."""
-    try:
-        data = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"preset:{mark.line + 1}" if mark is not None else "preset"
-        raise PresetError(
-            where, f"not valid YAML ({getattr(exc, 'problem', None) or exc})"
-        ) from None
-    if not isinstance(data, dict):
-        raise PresetError("preset", "expected a mapping of preset keys")
-    return Preset.from_data({"name": default_name, **data}, source="preset editor")
+def report_lines(result: ImportResult) -> list[str]:
+    """One line for an imported file (plus the preset report, indented)."""
+    name = result.path.name
+    if result.error is not None:
+        return [f"✗ {result.error}"]
+    if result.kind == "preset":
+        notes = [f"  {line}" for line in result.report] or ["  Every setting was honoured."]
+        return [f"✓ {name}: sampler preset {result.name} saved", *notes]
+    if result.kind == "template":
+        return [f"✓ {name}: prompt format {result.name} imported"]
+    return [f"✓ {name}: {result.kind} {result.name} imported"]
 
 
-def format_from_json(text: str) -> PromptFormat:
-    """Validate the editor's JSON as a prompt format."""
-    try:
-        return PromptFormat.model_validate_json(text)
-    except ValidationError as exc:
-        raise TemplateError("format editor", describe_validation_error(exc)) from None
+@dataclass(frozen=True)
+class PresetEditor:
+    """The sampler preset column."""
+
+    preset: gr.Dropdown
+    where: gr.HTML
+    preset_yaml: gr.Code
+    save: gr.Button
+    delete: gr.Button
+    status: gr.HTML
+
+
+@dataclass(frozen=True)
+class FormatEditor:
+    """The prompt format column."""
+
+    format: gr.Dropdown
+    format_json: gr.Code
+    apply: gr.Button
+    status: gr.HTML
+
+
+@dataclass(frozen=True)
+class SillyTavernImport:
+    """The SillyTavern importer and its report."""
+
+    upload: gr.File
+    report: gr.HTML
+
+
+def _render_presets() -> PresetEditor:
+    gr.Markdown("### Sampler presets")
+    preset = gr.Dropdown(label="Preset", choices=[], elem_id="parlor-preset")
+    where = gr.HTML()
+    text = gr.Code(label="Preset (YAML: values that differ from neutral)", language="yaml",
+                   elem_id="parlor-preset-yaml", lines=14)  # fmt: skip
+    with gr.Row():
+        save = gr.Button("Save preset", variant="primary", elem_id="parlor-preset-save")
+        delete = gr.Button("Delete preset", variant="stop")
+    return PresetEditor(preset, where, text, save, delete, gr.HTML(elem_id="parlor-preset-status"))
+
+
+def _render_formats() -> FormatEditor:
+    gr.Markdown("### Prompt formats (instruct and context templates)")
+    fmt = gr.Dropdown(label="Format", choices=[], elem_id="parlor-format")
+    text = gr.Code(label="Format (JSON)", language="json", lines=14, elem_id="parlor-format-json")
+    apply = gr.Button("Apply format", elem_id="parlor-format-save")
+    return FormatEditor(fmt, text, apply, gr.HTML())
+
+
+def _render_import() -> SillyTavernImport:
+    gr.Markdown("### Import from SillyTavern")
+    upload = gr.File(
+        label="SillyTavern sampler presets, instruct/context/system prompt templates or "
+        "master exports (JSON; several at once)",
+        file_types=[".json"], file_count="multiple", elem_id="parlor-preset-import",
+    )  # fmt: skip
+    return SillyTavernImport(upload, gr.HTML(elem_id="parlor-import-log"))
 
 
 class PresetsPage:
@@ -53,169 +103,142 @@ class PresetsPage:
     #: One queue for the page's events and its tab refresh (see ``page_queue``).
     QUEUE: Final[Mapping[str, Any]] = page_queue("presets")
 
-    def __init__(self, context: AppContext) -> None:
-        self.context = context
+    presets_ui: PresetEditor
+    formats_ui: FormatEditor
+    st_import: SillyTavernImport
+    boundary: Boundary
+
+    def __init__(self, presets: PresetService, uploads: UploadGuard) -> None:
+        self.presets = presets
+        self.uploads = uploads
 
     def render(self) -> None:
         """Create the components inside the current tab."""
         with gr.Row(equal_height=False):
             with gr.Column():
-                gr.Markdown("### Sampler presets")
-                self.preset = gr.Dropdown(label="Preset", choices=[], elem_id="parlor-preset")
-                self.where = gr.HTML()
-                self.preset_yaml = gr.Code(
-                    label="Preset (YAML: values that differ from neutral)",
-                    language="yaml",
-                    elem_id="parlor-preset-yaml",
-                    lines=14,
-                )
-                with gr.Row():
-                    self.save = gr.Button(
-                        "Save preset", variant="primary", elem_id="parlor-preset-save"
-                    )
-                    self.delete = gr.Button("Delete preset", variant="stop")
-                self.status = gr.HTML(elem_id="parlor-preset-status")
+                self.presets_ui = _render_presets()
             with gr.Column():
-                gr.Markdown("### Prompt formats (instruct and context templates)")
-                self.format = gr.Dropdown(label="Format", choices=[], elem_id="parlor-format")
-                self.format_json = gr.Code(
-                    label="Format (JSON)", language="json", lines=14, elem_id="parlor-format-json"
-                )
-                self.format_save = gr.Button("Apply format", elem_id="parlor-format-save")
-                self.format_status = gr.HTML()
-        gr.Markdown("### Import from SillyTavern")
-        self.upload = gr.File(
-            label="A SillyTavern sampler preset, instruct/context/system prompt template, "
-            "or master export (JSON)",
-            file_types=[".json"],
-            elem_id="parlor-preset-import",
-        )
-        self.report = gr.HTML(elem_id="parlor-import-log")
+                self.formats_ui = _render_formats()
+        self.st_import = _render_import()
+        self.boundary = Boundary(self.presets_ui.status)
         self._setup_events()
+
+    @property
+    def preset(self) -> gr.Dropdown:
+        """The preset picker."""
+        return self.presets_ui.preset
+
+    @property
+    def format(self) -> gr.Dropdown:
+        """The prompt format picker."""
+        return self.formats_ui.format
 
     def outputs(self) -> list[Any]:
         """Every component a handler of this page may update."""
-        return [
-            self.preset, self.where, self.preset_yaml, self.status, self.format,
-            self.format_json, self.format_status, self.upload, self.report,
-        ]  # fmt: skip
+        p, f, i = self.presets_ui, self.formats_ui, self.st_import
+        return [p.preset, p.where, p.preset_yaml, p.status, f.format, f.format_json, f.status,
+                i.upload, i.report]  # fmt: skip
+
+    def wire_tab(self, tab: gr.Tab) -> None:
+        """Re-read presets and formats whenever ``tab`` is shown."""
+        tab.select(self.boundary.guard(self.refresh), [self.preset, self.format],
+                   self.outputs(), show_progress="hidden", **self.QUEUE)  # fmt: skip
 
     def _setup_events(self) -> None:
-        common: dict[str, Any] = {
-            "outputs": self.outputs(),
-            "show_progress": "hidden",
-            **self.QUEUE,
-        }
-        self.preset.input(
-            lambda name, fmt: self.show(name, fmt), [self.preset, self.format], **common
-        )
-        self.format.input(
-            lambda name, fmt: self.show(name, fmt), [self.preset, self.format], **common
-        )
-        self.save.click(self.save_preset, [self.preset, self.preset_yaml, self.format], **common)
-        self.delete.click(self.delete_preset, [self.preset, self.format], **common)
-        self.format_save.click(self.apply_format, [self.format_json, self.preset], **common)
-        self.upload.upload(self.import_file, [self.upload, self.preset, self.format], **common)
+        guard, p, f, i = self.boundary.guard, self.presets_ui, self.formats_ui, self.st_import
+        common: dict[str, Any] = {"outputs": self.outputs(), "show_progress": "hidden",
+                                  **self.QUEUE}  # fmt: skip
+        pickers = [p.preset, f.format]
+        p.preset.input(guard(self.refresh), pickers, **common)
+        f.format.input(guard(self.refresh), pickers, **common)
+        p.save.click(guard(self.save_preset), [p.preset, p.preset_yaml, f.format], **common)
+        p.delete.click(guard(self.delete_preset), pickers, **common)
+        f.apply.click(Boundary(f.status).guard(self.apply_format), [f.format_json, p.preset],
+                      **common)  # fmt: skip
+        i.upload.upload(
+            guard(self.import_files), [i.upload, *pickers], self.outputs(),
+            show_progress="full", show_progress_on=[i.report], **self.QUEUE,
+        )  # fmt: skip
 
-    def show(
-        self, preset: str | None, fmt: str | None, status: str = "", *, failed: bool = False
-    ) -> Updates:
+    def show(self, preset: str | None, fmt: str | None, status: str = "") -> Updates:
         """The preset and format pickers and editors."""
-        library = self.context.presets
-        names = library.names()
+        p, f = self.presets_ui, self.formats_ui
+        names = self.presets.preset_names()
         preset = preset if preset in names else (names[0] if names else None)
-        formats = self.context.formats.names()
+        formats = self.presets.format_names()
         fmt = fmt if fmt in formats else (formats[0] if formats else None)
         updates: Updates = {
-            self.preset: gr.update(choices=names, value=preset),
-            self.format: gr.update(choices=formats, value=fmt),
-            self.status: status_html(status, error=failed),
+            p.preset: gr.update(choices=names, value=preset),
+            f.format: gr.update(choices=formats, value=fmt),
+            p.status: status_html(status),
         }
-        try:
-            if preset is not None:
-                path = library.path_of(preset)
-                updates[self.preset_yaml] = dump_preset_yaml(library.load(preset))
-                editable = path.parent.resolve() == library.writable_dir.resolve()
-                kind = "your preset" if editable else "bundled (saving makes your own copy)"
-                updates[self.where] = status_html(f"{path.name}: {kind}")
-        except ParlorError as exc:
-            updates[self.status] = status_html(str(exc), error=True)
+        if preset is not None:
+            try:
+                view = self.presets.preset(preset)
+            except ParlorError as exc:
+                updates[p.status] = status_html(str(exc), error=True)
+            else:
+                kind = "your preset" if view.editable else "bundled (saving makes your own copy)"
+                updates[p.preset_yaml] = view.yaml
+                updates[p.where] = status_html(f"{view.file_name}: {kind}")
         if fmt is not None:
-            dumped = self.context.formats.get(fmt).model_dump(mode="json")
-            updates[self.format_json] = json.dumps(dumped, indent=2, ensure_ascii=False)
+            updates[f.format_json] = self.presets.format_json(fmt)
         return updates
 
     def refresh(self, preset: str | None, fmt: str | None) -> Updates:
-        """Re-read presets and formats (when the tab is shown)."""
+        """Re-read presets and formats (when the tab is shown or a picker changes)."""
         return self.show(preset, fmt)
 
     def save_preset(self, current: str | None, text: str, fmt: str | None) -> Updates:
         """Validate the YAML and write the preset to the user's presets folder."""
-        try:
-            preset = preset_from_yaml(text, current or "New preset")
-            path = self.context.presets.save(preset)
-        except ParlorError as exc:
-            return {self.status: status_html(str(exc), error=True)}
+        path = self.presets.save_preset(text, current or "New preset")
         return self.show(path.stem, fmt, f"Saved {path.name}.")
 
     def delete_preset(self, current: str | None, fmt: str | None) -> Updates:
         """Delete one of the user's presets (bundled ones stay)."""
         if not current:
             return {}
-        try:
-            self.context.presets.delete(current)
-        except ParlorError as exc:
-            return {self.status: status_html(str(exc), error=True)}
+        self.presets.delete_preset(current)
         return self.show(None, fmt, f"Deleted {current}.")
 
     def apply_format(self, text: str, preset: str | None) -> Updates:
         """Validate the JSON and use it as a prompt format (until Parlor restarts)."""
-        try:
-            fmt = format_from_json(text)
-        except ParlorError as exc:
-            return {self.format_status: status_html(str(exc), error=True)}
-        self.context.formats.add(fmt)
+        fmt = self.presets.apply_format(text)
         updates = self.show(preset, fmt.name)
-        updates[self.format_status] = status_html(
+        updates[self.formats_ui.status] = status_html(
             f"Format {fmt.name} is in use until Parlor restarts."
         )
         return updates
 
-    def import_file(self, upload: Any, preset: str | None, fmt: str | None) -> Updates:
-        """Import a SillyTavern file as a preset, a prompt format, or both; show the report."""
-        if not upload:
+    def import_files(
+        self,
+        files: list[Any] | None,
+        preset: str | None,
+        fmt: str | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's documented pattern
+    ) -> Updates:
+        """Import SillyTavern presets and templates; one report line per file."""
+        items = list(files or []) if isinstance(files, list | tuple) else [files] if files else []
+        if not items:
             return {}
-        path = Path(upload if isinstance(upload, str) else getattr(upload, "name", str(upload)))
         lines: list[str] = []
-        errors: list[str] = []
-        try:
-            imported = import_st_file(path)
-            made = imported.to_format(imported.name or path.stem)
-            self.context.formats.add(made)
-            fmt = made.name
-            parts = [
-                k
-                for k, v in (
-                    ("instruct", imported.instruct),
-                    ("context", imported.context),
-                    ("system prompt", imported.sysprompt),
-                )
-                if v is not None
-            ]
-            lines.append(f"Prompt format {made.name} ({', '.join(parts)}) added for this session.")
-        except TemplateError as exc:
-            errors.append(str(exc))
-        try:
-            sampler, report = import_sillytavern(path)
-            saved = self.context.presets.save(sampler)
-            preset = saved.stem
-            lines.append(f"Sampler preset {sampler.name} saved as {saved.name}.")
-            lines += [f"  {line}" for line in report.lines()] or ["  Every setting was honoured."]
-        except PresetError as exc:
-            errors.append(str(exc))
-        if not lines:
-            lines = [f"✗ {error}" for error in errors]
+        for number, item in enumerate(items, 1):
+            shown = Path(str(getattr(item, "name", item))).name
+            progress((number - 1) / len(items), desc=f"Importing {shown} ({number}/{len(items)})")
+            result = self._import_one(item)
+            lines += report_lines(result)
+            if result.ok and result.kind == "preset":
+                preset = self.presets.preset_key(result.name) or preset
+            elif result.ok and result.kind == "template":
+                fmt = result.name
         updates = self.show(preset, fmt)
-        updates[self.report] = text_list_html(lines, title=f"Import of {path.name}")
-        updates[self.upload] = None
+        updates[self.st_import.report] = text_list_html(lines, title="Import")
+        updates[self.st_import.upload] = None
         return updates
+
+    def _import_one(self, item: Any) -> ImportResult:
+        try:
+            path = self.uploads.path(item)
+        except ParlorError as exc:
+            return ImportResult(Path(str(item)), None, error=str(exc))
+        return self.presets.import_file(path)

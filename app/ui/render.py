@@ -20,6 +20,7 @@ from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
 from app.chat.service import ChatView, ShownMessage, display_text
+from app.prompt.itemize import PromptPart
 from app.storage.types import GenInfo, Message, Role
 
 ALLOWED_TAGS: Final = frozenset(
@@ -39,6 +40,8 @@ ALLOWED_ATTRIBUTES: Final = {
     "th": frozenset({"align"}),
 }
 URL_SCHEMES: Final = frozenset({"http", "https", "mailto"})
+#: The only ``data:`` URLs kept: images embedded in the text itself.
+INLINE_IMAGE: Final = "data:image/"
 SPEECH_CLASS: Final = "rp-speech"
 _OPEN_QUOTES: Final = {'"': '"', "“": "”", "«": "»"}
 
@@ -46,7 +49,7 @@ _OPEN_QUOTES: Final = {'"': '"', "“": "”", "«": "»"}
 class MarkdownRenderer:
     """Markdown → sanitized HTML, with ``*actions*`` in italics and "speech" marked."""
 
-    def __init__(self, cache_size: int = 20_000) -> None:
+    def __init__(self, cache_size: int = 20_000, *, remote_images: bool = False) -> None:
         self._md = MarkdownIt("commonmark", {"html": True, "breaks": True}).enable(
             ["table", "strikethrough"]
         )
@@ -54,10 +57,11 @@ class MarkdownRenderer:
         self._cleaner = nh3.Cleaner(
             tags=set(ALLOWED_TAGS),
             attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
-            url_schemes=set(URL_SCHEMES),
+            url_schemes=set(URL_SCHEMES) | {"data"},
             allowed_classes={"span": {SPEECH_CLASS}},
             link_rel="noopener noreferrer nofollow",
             set_tag_attribute_values={"a": {"target": "_blank"}},
+            attribute_filter=_remote_images if remote_images else _local_images,
         )
         self._cache: OrderedDict[str, str] = OrderedDict()
         self._cache_size = cache_size
@@ -81,6 +85,20 @@ class MarkdownRenderer:
     def render_uncached(self, text: str) -> str:
         """Markdown ``text`` as safe HTML, bypassing the cache (for streaming text)."""
         return self.sanitize(self._md.render(text))
+
+
+def _local_images(tag: str, attribute: str, value: str) -> str | None:
+    """Keep only ``data:image/`` sources on images; no ``data:`` links anywhere."""
+    if tag == "img" and attribute == "src":
+        return value if value.startswith(INLINE_IMAGE) else None
+    return _remote_images(tag, attribute, value)
+
+
+def _remote_images(tag: str, attribute: str, value: str) -> str | None:
+    """Images may load from other sites too; ``data:`` stays limited to inline images."""
+    if attribute in ("src", "href") and value.strip().lower().startswith("data:"):
+        return value if tag == "img" and value.startswith(INLINE_IMAGE) else None
+    return value
 
 
 def _speech_rule(state: StateCore) -> None:
@@ -198,6 +216,8 @@ ChatPatch = dict[str, object]
 WINDOW: Final = 100
 #: Messages added per "Show earlier messages".
 EARLIER_STEP: Final = 200
+#: Messages shown above a search hit that is opened.
+FOCUS_CONTEXT: Final = 20
 
 
 class ChatHtml:
@@ -243,6 +263,18 @@ class ChatHtml:
             keep += 1
         tail = "".join(parts[keep:])
         return {"reset": False, "chat": chat, "keep": keep, "tail": tail, "more": start}, after
+
+    def focused(self, view: ChatView, names: ChatNames, message_id: int) -> tuple[ChatPatch, Shown]:
+        """The whole pane redrawn from a little above ``message_id``, scrolled to it."""
+        style = _avatar_style(names)
+        ids = [item.message.id for item in view.messages]
+        index = ids.index(message_id) if message_id in ids else len(ids)
+        start = max(0, min(index - FOCUS_CONTEXT, len(ids) - WINDOW))
+        parts = [self.message(item, names) for item in view.messages[start:]]
+        after = Shown(view.chat.id, hash(style), start, tuple(hash(part) for part in parts))
+        patch = self._reset(view.chat.id, style, start, parts)
+        patch["focus"] = message_id
+        return patch, after
 
     @staticmethod
     def _reset(chat_id: int, style: str, start: int, parts: list[str]) -> ChatPatch:
@@ -364,3 +396,16 @@ def text_list_html(lines: Sequence[str], *, title: str = "") -> str:
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
     head = f"<p>{html.escape(title)}</p>" if title else ""
     return f'<div class="report">{head}<ul>{items}</ul></div>' if lines or head else ""
+
+
+def prompt_parts_html(parts: Sequence[PromptPart]) -> str:
+    """The prompt's parts with their token counts, as a small table."""
+    if not parts:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(part.label)}</td><td>{part.tokens:,}</td></tr>" for part in parts
+    )
+    return (
+        '<table class="prompt-parts"><thead><tr><th>Part</th><th>Tokens</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )

@@ -1,8 +1,8 @@
-"""Per-browser UI state and the UI-side read model of a chat.
+"""Per-browser UI state, the page queues and the avatar thumbnail cache.
 
 The database is the only source of truth: :class:`Selection` (kept per browser tab in a
 ``gr.State``, mirrored into the URL and the browser's storage) only says *which*
-character and chat are on screen; everything shown is read again from the stores.
+character and chat are on screen; everything shown is read again from the services.
 """
 
 from __future__ import annotations
@@ -14,12 +14,8 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode
 
-from app.chat.turns import Stores
-from app.storage.types import Chat
 from app.ui.images import avatar_data_url
-from app.ui.render import ChatNames, Shown
-
-DEFAULT_USER_NAME = "User"
+from app.ui.render import Shown
 
 
 @dataclass(frozen=True)
@@ -92,29 +88,6 @@ class Thumbnails:
                 self._cache.clear()
             self._cache[cache_key] = cached
         return cached
-
-
-class ChatReader:
-    """The names and avatars the chat pane shows beside a chat's messages."""
-
-    def __init__(self, stores: Stores, thumbnails: Thumbnails) -> None:
-        self._stores = stores
-        self.thumbnails = thumbnails
-
-    def names(self, chat: Chat) -> ChatNames:
-        """The character's and the user's names and avatars for ``chat``."""
-        character = self._stores.characters.get(chat.character_ids[0])
-        personas = self._stores.personas
-        persona = personas.get(chat.persona_id) if chat.persona_id else personas.get_default()
-        char_avatar = self.thumbnails.get(
-            "character", character.id, character.modified_at, lambda: character.avatar
-        )
-        if persona is None:
-            return ChatNames(character.name, DEFAULT_USER_NAME, char_avatar)
-        user_avatar = self.thumbnails.get(
-            "persona", persona.id, persona.modified_at, lambda: persona.avatar
-        )
-        return ChatNames(character.name, persona.name, char_avatar, user_avatar)
 
 
 def page_queue(page: str) -> Mapping[str, Any]:

@@ -1,4 +1,5 @@
-"""A uvicorn server in a background thread, for driving an ASGI app over real HTTP."""
+"""The API alone (no Gradio) for tests: in process behind starlette's TestClient, or, for
+the tests that are about sockets, served by uvicorn in a background thread."""
 
 from __future__ import annotations
 
@@ -7,18 +8,24 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import openai
 import uvicorn
 from fastapi import FastAPI
+from starlette.testclient import TestClient
 
 from app.api.gate import GenerationGate
-from app.api.prompting import PresetSource, RequestPlanner
-from app.api.router import create_router
+from app.api.router import install_api
 from app.api.serving import BackendSource, OpenAIServing
-from app.chat.api_prompts import CharacterPrompts
+from app.chat.api_prompts import ApiCharacterPrompts, ApiRequests
+from app.chat.requests import PresetSource, RequestBuilder
 from app.engine.base import Backend
 from app.errors import ModelNotLoaded
 from app.prompt.sandbox import TemplateSandbox
+from app.settings import Settings
 from tests.servers import free_port
+
+#: The body-size limit a plain :func:`api_app` has (the settings' default).
+DEFAULT_MAX_REQUEST_BYTES: int = Settings.model_fields["max_request_bytes"].default
 
 
 class FixedModels:
@@ -43,20 +50,28 @@ def api_app(
     api_key: str | None = None,
     gate: GenerationGate | None = None,
     presets: PresetSource | None = None,
-    characters: CharacterPrompts | None = None,
+    characters: ApiCharacterPrompts | None = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> FastAPI:
     """A bare FastAPI app with only the OpenAI routes (no Gradio)."""
     app = FastAPI()
-    planner = RequestPlanner(TemplateSandbox(), presets=presets, characters=characters)
-    app.state.openai_serving = OpenAIServing(
+    requests = ApiRequests(RequestBuilder(TemplateSandbox(), presets), characters)
+    serving = OpenAIServing(
         models,
-        planner,
+        requests,
+        max_request_bytes=max_request_bytes,
         gate=gate or GenerationGate(),
         api_key=api_key,
         disconnect_poll_seconds=0.05,
     )
-    app.include_router(create_router())
+    install_api(app, serving)
     return app
+
+
+def openai_client(http: TestClient, key: str = "unused") -> openai.OpenAI:
+    """The official client, talking to ``http``'s app in process."""
+    base_url = f"{str(http.base_url).rstrip('/')}/v1"
+    return openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http)
 
 
 @contextmanager

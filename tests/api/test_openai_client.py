@@ -6,12 +6,12 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
+from starlette.testclient import TestClient
 
-from tests.api.live import FixedModels, api_app, serve_in_thread
+from tests.api.live import FixedModels, api_app, openai_client
 
 if TYPE_CHECKING:
     from app.engine.llamacpp import LlamaCppBackend
@@ -23,15 +23,15 @@ ASK: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Name three
 
 
 @pytest.fixture(scope="module")
-def url(smollm: LlamaCppBackend) -> Iterator[str]:
-    """Parlor's API on a free port, serving SmolLM2, with an API key."""
-    with serve_in_thread(api_app(FixedModels(smollm), api_key=KEY)) as base:
-        yield base
+def http(smollm: LlamaCppBackend) -> Iterator[TestClient]:
+    """Parlor's API in process, serving SmolLM2, with an API key."""
+    with TestClient(api_app(FixedModels(smollm), api_key=KEY)) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
-def api(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0, timeout=120)
+def api(http: TestClient) -> openai.OpenAI:
+    return openai_client(http, KEY)
 
 
 def test_models_lists_the_loaded_model(api: openai.OpenAI, smollm: LlamaCppBackend) -> None:
@@ -103,8 +103,8 @@ def test_json_schema_is_enforced(api: openai.OpenAI) -> None:
     assert json.loads(reply.choices[0].message.content or "")["colour"] in ("red", "green", "blue")
 
 
-def test_wrong_key_is_refused(url: str) -> None:
-    wrong = openai.OpenAI(base_url=f"{url}/v1", api_key="nope", max_retries=0)
+def test_wrong_key_is_refused(http: TestClient) -> None:
+    wrong = openai_client(http, "nope")
     with pytest.raises(openai.AuthenticationError) as caught:
         wrong.chat.completions.create(model="smollm", messages=ASK)
     assert caught.value.status_code == 401
@@ -159,16 +159,16 @@ def test_invalid_value_is_a_400(api: openai.OpenAI) -> None:
     assert caught.value.param == "top_p"
 
 
-def test_tokenize_and_detokenize(url: str, smollm: LlamaCppBackend) -> None:
+def test_tokenize_and_detokenize(http: TestClient, smollm: LlamaCppBackend) -> None:
     headers = {"Authorization": f"Bearer {KEY}"}
     text = "<|im_start|>user\nCafé ☕"
-    tokens = httpx.post(f"{url}/tokenize", json={"content": text}, headers=headers).json()
+    tokens = http.post("/tokenize", json={"content": text}, headers=headers).json()
     assert tokens == {"tokens": smollm.tokenize(text)}
-    pieces = httpx.post(
-        f"{url}/tokenize", json={"content": text, "with_pieces": True}, headers=headers
+    pieces = http.post(
+        "/tokenize", json={"content": text, "with_pieces": True}, headers=headers
     ).json()["tokens"]
     assert pieces[0] == {"id": tokens["tokens"][0], "piece": "<|im_start|>"}
-    back = httpx.post(f"{url}/detokenize", json={"tokens": tokens["tokens"]}, headers=headers)
+    back = http.post("/detokenize", json={"tokens": tokens["tokens"]}, headers=headers)
     assert back.json() == {"content": text}
 
 
@@ -189,3 +189,17 @@ def test_raw_gbnf_grammar_extension(api: openai.OpenAI) -> None:
             extra_body={"grammar": "root ::= missing-rule"},
         )
     assert caught.value.param == "grammar"
+
+
+def test_logit_bias_follows_the_vocabulary(api: openai.OpenAI, smollm: LlamaCppBackend) -> None:
+    n_vocab = smollm.info.n_vocab
+    reply = api.completions.create(
+        model="smollm", prompt="Hello", max_tokens=1, logit_bias={"42": -5, "43": 3}
+    )
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    with pytest.raises(openai.BadRequestError) as caught:
+        api.completions.create(
+            model="smollm", prompt="Hello", max_tokens=1, logit_bias={str(n_vocab): 1}
+        )
+    assert caught.value.param == "logit_bias"
+    assert f"0..{n_vocab - 1}" in caught.value.message

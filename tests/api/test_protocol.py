@@ -6,19 +6,40 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from app.api.errors import QueueFull, error_response, validation_error
+from app.api.errors import (
+    HTTP_ERRORS,
+    GenerationFailed,
+    QueueFull,
+    RequestTooLarge,
+    Unauthorized,
+    error_response,
+    validation_error,
+)
 from app.api.gate import GenerationGate
 from app.api.grammar import grammar_for
 from app.api.protocol import ChatCompletionRequest, CompletionRequest, ResponseFormat
 from app.api.sse import ChatChunks, CompletionChunks, sse_stream
 from app.engine.base import Finished, GenerationEvent, GenerationStats, TextDelta
 from app.engine.sampling import SamplerSettings
-from app.errors import ContextLengthExceeded, InputError, RemoteBackendError
+from app.errors import (
+    Busy,
+    ContextLengthExceeded,
+    InputError,
+    ModelLoadError,
+    ModelNotLoaded,
+    NotFound,
+    ParlorError,
+    RemoteBackendError,
+    RemoteRateLimited,
+)
+from app.settings import SettingsError
+from app.storage.db import StorageError
 
 USER = [{"role": "user", "content": "hi"}]
 STATS = GenerationStats(5, 3, 0, 5, 0.0, 0.0, 1)
@@ -157,6 +178,38 @@ def test_error_bodies() -> None:
     remote = error_response(RemoteBackendError("http://x/v1: rate limited"))
     assert remote.status_code == 502
     assert json.loads(body.model_dump_json()) == {"error": body.error.model_dump()}
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "kind"),
+    [
+        (InputError("temperature", "too hot"), 400, "invalid_request_error"),
+        (SettingsError("--port", "not a number"), 400, "invalid_request_error"),
+        (ContextLengthExceeded(9, 8), 400, "invalid_request_error"),
+        (Unauthorized(), 401, "invalid_request_error"),
+        (NotFound("character", "Nobody"), 404, "invalid_request_error"),
+        (RequestTooLarge(1024), 413, "invalid_request_error"),
+        (QueueFull(8), 429, "rate_limit_error"),
+        (ModelLoadError("m.gguf", "truncated"), 500, "model_error"),  # beats InputError
+        (StorageError(Path("parlor.db"), "locked"), 500, "server_error"),  # not listed
+        (GenerationFailed("dropped"), 502, "server_error"),
+        (RemoteBackendError("http://x/v1: refused"), 502, "remote_error"),
+        (RemoteRateLimited("http://x/v1: 429"), 429, "rate_limit_error"),  # beats its base
+        (ModelNotLoaded(), 503, "model_error"),
+    ],
+)
+def test_one_table_maps_errors_to_http(error: ParlorError, status: int, kind: str) -> None:
+    body = error_response(error)
+    assert (body.status_code, body.error.type) == (status, kind)
+    assert body.error.code == error.code
+
+
+def test_domain_errors_carry_no_http_status() -> None:
+    domain = (ParlorError, InputError, NotFound, Busy, ModelNotLoaded, RemoteBackendError)
+    for cls in (*domain, RemoteRateLimited, ModelLoadError, ContextLengthExceeded, StorageError):
+        assert not hasattr(cls, "status_code"), cls
+        assert not hasattr(cls, "error_type"), cls
+    assert ParlorError in HTTP_ERRORS
 
 
 def test_gate_admits_one_and_refuses_past_the_queue() -> None:

@@ -1,20 +1,28 @@
-"""The API over real HTTP with scripted backends: queue, disconnects, errors, extensions."""
+"""The API with scripted backends: queue, disconnects, errors, extensions.
+
+In process (starlette's TestClient, with the official ``openai`` client on top) except
+where the test is about sockets: a stream through a real server and clients that hang up.
+Nothing here measures time.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from fastapi import FastAPI
 from openai.types.chat import ChatCompletionMessageParam
+from starlette.testclient import TestClient
 
 from app.api.gate import GenerationGate
-from app.chat.api_prompts import ApiMessage, RenderedPrompt
+from app.api.router import install_api
+from app.context import AppContext, build_context
 from app.engine.base import (
     Finished,
     GenerationEvent,
@@ -24,32 +32,77 @@ from app.engine.base import (
 )
 from app.engine.fake import FakeBackend
 from app.engine.sampling import SamplerSettings
-from app.errors import NotFound, RemoteBackendError
+from app.errors import RemoteBackendError
 from app.presets.library import PresetLibrary
-from tests.api.live import FixedModels, api_app, serve_in_thread
+from app.settings import Settings
+from tests.api.live import FixedModels, api_app, openai_client, serve_in_thread
 
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+ABORTED = Finished("aborted", "", GenerationStats(1, 0, 0, 0, 0.0, 0.0, 0))
 
 
 def client(url: str, key: str = "unused") -> openai.OpenAI:
+    """The official client over a real socket."""
     return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=30)
 
 
-class CountingBackend(FakeBackend):
-    """A fake that is slow per chunk and records the pieces produced and closing."""
+@pytest.fixture
+def backend() -> FakeBackend:
+    return FakeBackend()
 
-    def __init__(self) -> None:
+
+@pytest.fixture
+def http(backend: FakeBackend) -> Iterator[TestClient]:
+    """The API over ``backend``, in process."""
+    with TestClient(api_app(FixedModels(backend))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def context(_isolated_home: Path) -> Iterator[AppContext]:
+    """The real composition root (starter cast, presets) with a fake backend installed."""
+    ctx = build_context(Settings.load(data_dir=_isolated_home), load_model=False)
+    ctx.models.use(FakeBackend())
+    yield ctx
+    ctx.close()
+
+
+def context_client(context: AppContext) -> TestClient:
+    """The API of ``context`` (its own serving object), without the Gradio UI."""
+    app = FastAPI()
+    install_api(app, context.openai_serving)
+    return TestClient(app)
+
+
+def sent_request(context: AppContext) -> GenerationRequest:
+    backend = context.models.current()
+    assert isinstance(backend, FakeBackend)
+    return backend.requests[-1]
+
+
+class StallingBackend(FakeBackend):
+    """Streams ``chunks`` pieces, then stalls until its request is cancelled; once
+    ``stall`` is cleared it replies as the plain fake does."""
+
+    def __init__(self, chunks: int) -> None:
         super().__init__()
+        self.chunks = chunks
+        self.stall = True
         self.produced = 0
+        self.cancelled = threading.Event()
         self.closed = threading.Event()
 
     def stream(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
+        if not self.stall:
+            yield from super().stream(request)
+            return
         try:
-            for event in super().stream(request):
-                if isinstance(event, TextDelta):
-                    self.produced += 1
-                    time.sleep(0.02)
-                yield event
+            for _ in range(self.chunks):
+                self.produced += 1
+                yield TextDelta("x")
+            if request.cancel.wait(30):
+                self.cancelled.set()
+            yield ABORTED
         finally:
             self.closed.set()
 
@@ -63,25 +116,7 @@ class FailingBackend(FakeBackend):
         raise RemoteBackendError("http://remote/v1: stream dropped after 7 characters")
 
 
-class StubCharacters:
-    """A CharacterPrompts that knows one character."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str | None, list[ApiMessage]]] = []
-
-    def render_for_api(
-        self, character: str, preset: str | None, messages: Sequence[ApiMessage]
-    ) -> RenderedPrompt:
-        self.calls.append((character, preset, list(messages)))
-        if character != "Seraphina":
-            raise NotFound("character", character)
-        return RenderedPrompt(
-            "<story>Seraphina tends the glade.</story>\n",
-            stop=("\nYou:",),
-            sampler=SamplerSettings(temperature=0.9, min_p=0.1),
-            max_new_tokens=42,
-            messages=(("system", "Seraphina's card"), ("user", "hi")),
-        )
+# -- over a real socket ---------------------------------------------------------------------
 
 
 def test_sse_contract_over_http() -> None:
@@ -104,23 +139,24 @@ def test_sse_contract_over_http() -> None:
 
 
 def test_client_disconnect_stops_the_generation() -> None:
-    backend = CountingBackend()
-    backend.enqueue(["x"] * 500)
+    backend = StallingBackend(chunks=5)
     body = {"messages": HI, "stream": True}
     with serve_in_thread(api_app(FixedModels(backend))) as url:
         with httpx.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
             lines = response.iter_lines()
-            seen = [next(lines) for _ in range(5)]
+            seen = [next(lines) for _ in range(3)]
         assert any('"content":"x"' in line for line in seen)
-        assert backend.closed.wait(5), "the backend's stream was never closed"
-        assert backend.produced < 100
+        assert backend.closed.wait(30), "the backend's stream was never closed"
+        assert backend.cancelled.is_set(), "the stalled generation was never cancelled"
+        assert backend.produced == 5
+        backend.stall = False
         backend.enqueue(["next"])  # the backend is free again
         reply = client(url).chat.completions.create(model="m", messages=HI)
     assert reply.choices[0].message.content == "next"
 
 
 class SlowPromptBackend(FakeBackend):
-    """Spends up to 20 s "evaluating the prompt" unless cancelled, like llama.cpp does.
+    """Spends up to 30 s "evaluating the prompt" unless cancelled, like llama.cpp does.
 
     A backend-wide ``abort`` would also stop a UI reply on the same model: it must not be
     what the API uses.
@@ -135,21 +171,22 @@ class SlowPromptBackend(FakeBackend):
         self.backend_wide_aborts += 1
 
     def stream(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
-        if request.cancel.wait(20):
+        if request.cancel.wait(30):
             self.aborted.set()
-        yield Finished("aborted", "", GenerationStats(1, 0, 0, 0, 0.0, 0.0, 0))
+        yield ABORTED
 
 
 def test_disconnect_during_prompt_evaluation_aborts_it() -> None:
     backend = SlowPromptBackend()
     body = {"messages": HI}
     with serve_in_thread(api_app(FixedModels(backend))) as url:
-        started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(f"{url}/v1/chat/completions", json=body, timeout=0.5)
-        assert backend.aborted.wait(5)
-    assert time.monotonic() - started < 6
+        assert backend.aborted.wait(30), "the prompt evaluation was never cancelled"
     assert backend.backend_wide_aborts == 0
+
+
+# -- in process -----------------------------------------------------------------------------
 
 
 def test_full_queue_answers_429() -> None:
@@ -159,43 +196,44 @@ def test_full_queue_answers_429() -> None:
     gate = GenerationGate(max_waiting=1)
     replies: list[str | None] = []
 
-    def ask(url: str) -> None:
-        reply = client(url).chat.completions.create(model="m", messages=HI)
-        replies.append(reply.choices[0].message.content)
+    with TestClient(api_app(FixedModels(backend), gate=gate)) as http:
+        api = openai_client(http)
 
-    with serve_in_thread(api_app(FixedModels(backend), gate=gate)) as url:
-        first = threading.Thread(target=ask, args=(url,))
+        def ask() -> None:
+            reply = api.chat.completions.create(model="m", messages=HI)
+            replies.append(reply.choices[0].message.content)
+
+        first = threading.Thread(target=ask)
         first.start()
         _wait_for(lambda: len(backend.requests) == 1)
-        second = threading.Thread(target=ask, args=(url,))
+        second = threading.Thread(target=ask)
         second.start()
         _wait_for(lambda: gate.waiting == 1)
         with pytest.raises(openai.RateLimitError) as caught:
-            client(url).chat.completions.create(model="m", messages=HI)
+            api.chat.completions.create(model="m", messages=HI)
         release.set()
-        first.join(10)
-        second.join(10)
+        first.join(30)
+        second.join(30)
     assert caught.value.code == "queue_full"
     assert "generation queue" in caught.value.message
     assert replies == ["fake reply", "fake reply"]
 
 
 def test_api_key_is_required_when_set() -> None:
-    with serve_in_thread(api_app(FixedModels(FakeBackend()), api_key="sekrit")) as url:
+    with TestClient(api_app(FixedModels(FakeBackend()), api_key="sekrit")) as http:
         with pytest.raises(openai.AuthenticationError) as caught:
-            client(url, "wrong").models.list()
-        bare = httpx.post(f"{url}/tokenize", json={"content": "a"})
-        listed = client(url, "sekrit").models.list()
+            openai_client(http, "wrong").models.list()
+        bare = http.post("/tokenize", json={"content": "a"})
+        listed = openai_client(http, "sekrit").models.list()
     assert caught.value.status_code == 401 and caught.value.code == "invalid_api_key"
-    assert bare.status_code == 401
+    assert bare.status_code == 401 and bare.headers["www-authenticate"] == "Bearer"
     assert bare.json()["error"]["type"] == "invalid_request_error"
     assert [m.id for m in listed.data] == ["fake"]
 
 
 def test_error_mid_stream_reaches_the_client() -> None:
-    backend = FailingBackend()
-    with serve_in_thread(api_app(FixedModels(backend))) as url:
-        api = client(url)
+    with TestClient(api_app(FixedModels(FailingBackend()))) as http:
+        api = openai_client(http)
         stream = api.chat.completions.create(model="m", messages=HI, stream=True)
         got: list[str] = []
         with pytest.raises(openai.APIError, match="stream dropped after 7 characters"):
@@ -207,8 +245,7 @@ def test_error_mid_stream_reaches_the_client() -> None:
     assert caught.value.status_code == 502
 
 
-def test_model_template_names_and_defaults() -> None:
-    backend = FakeBackend()
+def test_model_template_names_and_defaults(backend: FakeBackend, http: TestClient) -> None:
     template = (
         "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}"
         "{% if add_generation_prompt %}[assistant]{% endif %}"
@@ -218,13 +255,12 @@ def test_model_template_names_and_defaults() -> None:
         {"role": "developer", "content": "Be kind."},
         {"role": "user", "content": "hi", "name": "Ann"},
     ]
-    with serve_in_thread(api_app(FixedModels(backend))) as url:
-        client(url).chat.completions.create(
-            model="m",
-            messages=messages,
-            stop="END",
-            response_format={"type": "json_object"},
-        )
+    openai_client(http).chat.completions.create(
+        model="m",
+        messages=messages,
+        stop="END",
+        response_format={"type": "json_object"},
+    )
     sent = backend.requests[-1]
     assert sent.prompt_text == "[system]Be kind.[user]Ann: hi[assistant]"
     assert backend.detokenize(sent.prompt_tokens) == sent.prompt_text
@@ -235,40 +271,81 @@ def test_model_template_names_and_defaults() -> None:
     assert sent.grammar is not None and "root ::= object" in sent.grammar
 
 
-def test_character_extension_uses_the_chat_layer() -> None:
-    backend, characters = FakeBackend(), StubCharacters()
-    app = api_app(FixedModels(backend), characters=characters)
-    with serve_in_thread(app) as url:
-        api = client(url)
+def test_character_extension_uses_the_chat_layer(context: AppContext) -> None:
+    with context_client(context) as http:
+        api = openai_client(http)
         api.chat.completions.create(
             model="m",
-            messages=HI,
+            messages=[{"role": "user", "content": "Status?", "name": "Ada"}],
             temperature=0.3,
-            stop=["\nNarrator:"],
-            extra_body={"character": "Seraphina", "preset": "Universal-Light"},
+            stop=["\nNarrator:", "\nAda:"],
+            extra_body={"character": "hesper", "preset": "Stheno"},
         )
+        sent = sent_request(context)
         with pytest.raises(openai.NotFoundError, match="no character named 'Nobody'"):
+            api.chat.completions.create(model="m", messages=HI, extra_body={"character": "Nobody"})
+        with pytest.raises(openai.NotFoundError, match="Nope"):
             api.chat.completions.create(
-                model="m",
-                messages=HI,
-                extra_body={"character": "Nobody"},
+                model="m", messages=HI, extra_body={"character": "hesper", "preset": "Nope"}
             )
-    assert characters.calls[0] == ("Seraphina", "Universal-Light", [ApiMessage("user", "hi")])
-    sent = backend.requests[-1]
-    assert sent.prompt_text == "<story>Seraphina tends the glade.</story>\n"
+    assert sent.prompt_text is not None
+    assert "Ada: Status?" in sent.prompt_text and sent.prompt_text.endswith("HESPER:")
     assert sent.sampler.temperature == 0.3  # the request's value wins
-    assert sent.sampler.min_p == 0.1  # the character's preset fills the rest
-    assert sent.max_new_tokens == 42
-    assert sent.stop == ("\nNarrator:", "\nYou:")
-    assert sent.messages == (("system", "Seraphina's card"), ("user", "hi"))
+    assert sent.sampler.top_k == 50  # the named preset (Stheno) fills the rest
+    assert sent.stop[:2] == ("\nNarrator:", "\nAda:")  # the request's stops first
+    assert sent.stop.count("\nAda:") == 1  # and the prompt's own, merged once
 
 
-def test_character_without_a_chat_layer_is_a_400() -> None:
-    with (
-        serve_in_thread(api_app(FixedModels(FakeBackend()))) as url,
-        pytest.raises(openai.BadRequestError) as caught,
-    ):
-        client(url).chat.completions.create(
+def test_character_prompt_in_remote_chat_mode_sends_the_characters_messages(
+    context: AppContext,
+) -> None:
+    """Issue 13, item 18: a chat-completions server gets the card and the turns."""
+    with context_client(context) as http:
+        openai_client(http).chat.completions.create(
+            model="m",
+            messages=[
+                {"role": "user", "content": "Status?", "name": "Ada"},
+                {"role": "assistant", "content": "Nominal."},
+                {"role": "user", "content": "Good.", "name": "Ada"},
+            ],
+            extra_body={"character": "HESPER"},
+        )
+    messages = sent_request(context).messages
+    assert messages is not None
+    role, system = messages[0]
+    assert role == "system" and "Shipboard Personality" in system  # HESPER's card
+    assert messages[1:] == (("user", "Status?"), ("assistant", "Nominal."), ("user", "Good."))
+
+
+def test_ui_turn_and_api_character_prompt_build_the_same_request(context: AppContext) -> None:
+    """One request builder: the UI's turn and the API's character prompt agree."""
+    character = context.library.find("HESPER")
+    chat = context.chat.new_chat(character.id)
+    backend = context.models.current()
+    assert isinstance(backend, FakeBackend)
+    backend.enqueue(["Nominal."])
+    for _ in context.chat.send(chat.id, "Status?"):
+        pass
+    from_ui = backend.requests[-1]
+    greeting = context.chat.view(chat.id).messages[0].message
+    turns: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Status?"}]
+    if greeting.role.value == "assistant":
+        turns.insert(0, {"role": "assistant", "content": greeting.content})
+    with context_client(context) as http:
+        openai_client(http).chat.completions.create(
+            model="m", messages=turns, extra_body={"character": "HESPER"}
+        )
+    from_api = backend.requests[-1]
+    assert from_api.stop == from_ui.stop
+    assert from_api.sampler == from_ui.sampler
+    assert from_api.max_new_tokens == from_ui.max_new_tokens
+    assert from_api.messages is not None and from_ui.messages is not None
+    assert from_api.messages[0] == from_ui.messages[0]
+
+
+def test_character_without_a_chat_layer_is_a_400(http: TestClient) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client(http).chat.completions.create(
             model="m",
             messages=HI,
             extra_body={"character": "Seraphina"},
@@ -283,8 +360,8 @@ def test_preset_extension(tmp_path: Path) -> None:
     )
     backend = FakeBackend()
     app = api_app(FixedModels(backend), presets=PresetLibrary([tmp_path]))
-    with serve_in_thread(app) as url:
-        api = client(url)
+    with TestClient(app) as http:
+        api = openai_client(http)
         api.completions.create(model="m", prompt="Once", extra_body={"preset": "Tight"})
         with pytest.raises(openai.NotFoundError):
             api.completions.create(model="m", prompt="Once", extra_body={"preset": "Nope"})
@@ -295,18 +372,18 @@ def test_preset_extension(tmp_path: Path) -> None:
 
 
 def test_errors_are_openai_shaped() -> None:
-    with serve_in_thread(api_app(FixedModels(FakeBackend(n_ctx=64)))) as url:
-        broken = httpx.post(
-            f"{url}/v1/chat/completions",
+    with TestClient(api_app(FixedModels(FakeBackend(n_ctx=64)))) as http:
+        broken = http.post(
+            "/v1/chat/completions",
             content=b"{not json",
             headers={"content-type": "application/json"},
         )
         with pytest.raises(openai.BadRequestError) as too_long:
-            client(url).chat.completions.create(
+            openai_client(http).chat.completions.create(
                 model="m",
                 messages=[{"role": "user", "content": "word " * 50}],
             )
-        bad_tokens = httpx.post(f"{url}/v1/completions", json={"prompt": ["a", "b"]})
+        bad_tokens = http.post("/v1/completions", json={"prompt": ["a", "b"]})
     assert broken.status_code == 400
     assert set(broken.json()["error"]) == {"message", "type", "param", "code"}
     assert too_long.value.code == "context_length_exceeded"
@@ -316,8 +393,8 @@ def test_errors_are_openai_shaped() -> None:
 
 
 def test_no_model_loaded() -> None:
-    with serve_in_thread(api_app(FixedModels(None))) as url:
-        api = client(url)
+    with TestClient(api_app(FixedModels(None))) as http:
+        api = openai_client(http)
         listed = api.models.list()
         with pytest.raises(openai.InternalServerError) as caught:
             api.chat.completions.create(model="m", messages=HI)
@@ -325,7 +402,8 @@ def test_no_model_loaded() -> None:
     assert caught.value.status_code == 503 and caught.value.code == "model_not_loaded"
 
 
-def _wait_for(condition: object, timeout: float = 5.0) -> None:
+def _wait_for(condition: object, timeout: float = 30.0) -> None:
+    """Poll ``condition`` until it holds (``timeout`` only guards against a hang)."""
     assert callable(condition)
     deadline = time.monotonic() + timeout
     while not condition():

@@ -12,7 +12,7 @@ from app.chat.turns import Progress
 from app.context import AppContext
 from app.engine.fake import FakeBackend
 from app.errors import InputError
-from app.storage.types import Role
+from app.storage.types import ChatSettings, Role
 
 
 def character_id(context: AppContext, name: str = "Ysolde Marrow") -> int:
@@ -41,8 +41,10 @@ def test_new_chat_opens_with_the_greeting_and_alternates_as_swipes(context: AppC
     first = view.messages[0]
     assert first.message.content == card.first_mes
     assert first.swipe_count == 1 + len(card.alternate_greetings) >= 3
-    second = last(context.chat.swipe(first.message.id, +1))
-    assert second.message.content == card.alternate_greetings[0]
+    swiped = context.chat.swipe(first.message.id, +1)
+    assert swiped.replies is None and swiped.shown is not None
+    assert swiped.shown.content == card.alternate_greetings[0]
+    assert context.chat.swipe(first.message.id, -1).shown is None  # nothing before the first
 
 
 def test_send_commits_the_user_message_before_the_reply(
@@ -98,7 +100,9 @@ def test_swipes_on_any_message_keep_their_own_continuations(
     reply_a = path[2]
     # Swipe right past the last alternative of an earlier reply: a new one is generated.
     fake.enqueue(["Reply B"])
-    done = last(context.chat.swipe(reply_a.id, +1))
+    swiped = context.chat.swipe(reply_a.id, +1)
+    assert swiped.shown is None and swiped.replies is not None
+    done = last(swiped.replies)
     assert done.text == "Reply B"
     assert [m[1] for m in shown(context.chat, chat.id)][2:] == ["Reply B"]
     fake.enqueue(["Reply B2"])
@@ -109,7 +113,8 @@ def test_swipes_on_any_message_keep_their_own_continuations(
         "Reply B2",
     ]
     # Back to the first alternative: its own continuation comes back.
-    last(context.chat.swipe(context.stores.chats.active_path(chat.id)[2].id, -1))
+    back = context.chat.swipe(context.stores.chats.active_path(chat.id)[2].id, -1)
+    assert back.shown is not None and back.shown.content == "Reply A"
     view = shown(context.chat, chat.id)
     assert [m[1] for m in view][2:] == ["Reply A", "Question two", "Reply A2"]
     assert view[2][2:] == (0, 2)
@@ -165,7 +170,7 @@ def test_edit_in_place_as_swipe_delete_and_branch(context: AppContext, fake: Fak
 
 def test_prompt_shows_the_exact_next_prompt(context: AppContext, fake: FakeBackend) -> None:
     chat = context.chat.new_chat(character_id(context))
-    context.stores.chats.update_metadata(chat.id, {"template": "ChatML-Names"})
+    context.stores.chats.update_settings(chat.id, ChatSettings(format="ChatML-Names"))
     prompt = context.chat.prompt(chat.id)
     assert prompt.format_name == "ChatML-Names"
     assert prompt.text.endswith("<|im_end|>\n<|im_start|>Ysolde Marrow\n")
@@ -176,22 +181,20 @@ def test_prompt_shows_the_exact_next_prompt(context: AppContext, fake: FakeBacke
 
 
 def test_api_character_prompts_render_like_the_ui(context: AppContext, fake: FakeBackend) -> None:
-    from app.chat.api_prompts import ApiMessage
+    from app.chat.api_prompts import ChatInput
+    from app.chat.requests import ApiMessage, Sampling
     from app.errors import NotFound
 
-    prompts = context.character_prompts
-    assert prompts is not None
-    rendered = prompts.render_for_api(
-        "hesper",
-        "Stheno",
-        [
-            ApiMessage("user", "Status?", name="Ada"),
-            ApiMessage("assistant", "Nominal."),
-            ApiMessage("user", "Good.", name="Ada"),
-        ],
+    messages = (
+        ApiMessage("user", "Status?", name="Ada"),
+        ApiMessage("assistant", "Nominal."),
+        ApiMessage("user", "Good.", name="Ada"),
     )
+    requests = context.api_requests
+    rendered = requests.chat(fake, ChatInput(messages, Sampling(preset="Stheno"), "hesper"))
+    assert rendered.prompt_text is not None
     assert "Ada: Status?" in rendered.prompt_text and rendered.prompt_text.endswith("HESPER:")
     assert "\nAda:" in rendered.stop
     assert rendered.sampler.temperature == 1.12 and rendered.sampler.top_k == 50
     with pytest.raises(NotFound):
-        prompts.render_for_api("Nobody", None, [ApiMessage("user", "hi")])
+        requests.chat(fake, ChatInput((ApiMessage("user", "hi"),), character="Nobody"))

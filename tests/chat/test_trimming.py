@@ -11,6 +11,7 @@ import pytest
 from app.context import AppContext
 from app.engine.fake import FakeBackend
 from app.engine.llamacpp import LlamaCppBackend, LoadOptions
+from app.storage.types import ChatSettings
 from tests.chat.conftest import write_preset
 from tests.chat.test_service import character_id, last
 
@@ -81,7 +82,7 @@ def test_a_real_model_without_shift_reevaluates_only_at_the_chunk_trims(
     backend.kv.can_shift = False
     wren = context.library.import_card(json.dumps(PLAIN_CARD).encode(), source_name="wren.json")
     chat = context.chat.new_chat(wren.id)
-    context.stores.chats.update_metadata(chat.id, {"preset": "Short"})
+    context.stores.chats.update_settings(chat.id, ChatSettings(preset="Short"))
     reused, evaluated = [], []
     for turn in range(22):
         done = last(context.chat.send(chat.id, f"u{turn:02d} " + "tell me more. " * 12))

@@ -197,3 +197,23 @@ def test_banned_strings_never_appear(smollm: LlamaCppBackend) -> None:
     )
     assert "paris" not in banned.lower() and "capital of" not in banned.lower()
     assert banned.strip() and "".join(deltas) == banned == done.text
+
+
+def test_a_reply_cut_inside_a_character_never_stores_a_replacement_character(
+    smollm: LlamaCppBackend,
+) -> None:
+    """Thai letters take several byte tokens; a length cut between them drops the partial."""
+    target = "ตกใจ ตกใจ"
+    for limit in range(1, 14):
+        request = GenerationRequest(
+            smollm.tokenize(CHATML.format("Write a Thai word.")),
+            SamplerSettings(temperature=0),
+            max_new_tokens=limit,
+            grammar=f'root ::= "{target}"',
+        )
+        events = list(smollm.stream(request))
+        finished = events[-1]
+        assert isinstance(finished, Finished)
+        streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
+        assert "\ufffd" not in finished.text and streamed == finished.text
+        assert target.startswith(finished.text), (limit, finished.text)

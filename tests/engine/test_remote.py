@@ -198,7 +198,7 @@ def test_rate_limit_is_reported() -> None:
 
     with pytest.raises(RemoteRateLimited, match=r"rate limited \(429\): slow down") as caught:
         run(scripted(handler), GenerationRequest([0], prompt_text="Hi"))
-    assert caught.value.status_code == 429
+    assert caught.value.code == "remote_rate_limited"
 
 
 def test_timeout_is_reported() -> None:

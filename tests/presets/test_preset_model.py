@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from app.engine.sampling import DEFAULT_ORDER, SamplerSettings
+from app.engine.sampling import DEFAULT_ORDER, SamplerSettings, complete_order, merge_order
 from app.errors import PresetError
-from app.presets.model import SAMPLER_FIELDS, Preset, complete_order, merge_order
+from app.presets.model import SAMPLER_FIELDS, Preset
 
 
 def test_preset_carries_every_sampler_field_with_the_same_neutral_default() -> None:

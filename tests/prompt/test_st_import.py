@@ -39,8 +39,8 @@ def test_every_reference_file_imports(st_ref: Path) -> None:
 
 def test_settings_json_imports(st_ref: Path) -> None:
     result = import_st_file(st_ref / "settings.json")
-    assert result.instruct is not None and result.instruct.input_sequence == "### Instruction:"
-    assert result.instruct_name == "Alpaca"
+    # Instruct mode is off in the reference settings: the active setup is plain text.
+    assert result.instruct is None and result.name == "Default"
     assert result.context is not None and result.context.chat_start == "***"
     assert result.sysprompt is not None and result.sysprompt.name == "Neutral - Chat"
 
@@ -103,7 +103,7 @@ def test_separator_sequence_becomes_output_suffix() -> None:
     )
 
 
-def test_obsolete_context_keys_are_dropped() -> None:
+def test_obsolete_context_keys_are_dropped_and_reported() -> None:
     raw = {
         "name": "C",
         "story_string": "{{system}}",
@@ -111,7 +111,8 @@ def test_obsolete_context_keys_are_dropped() -> None:
         "include_newline": True,
     }
     result = import_st_data(raw, source="c.json")
-    assert result.context == ContextTemplate(story_string="{{system}}")
+    assert result.context == ContextTemplate(story_string="{{system}}", allow_jailbreak=False)
+    assert result.report == ("include_newline = true: not used (removed in SillyTavern 1.12.6)",)
 
 
 def test_not_json_names_the_file(tmp_path: Path) -> None:

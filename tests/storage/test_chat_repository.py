@@ -222,9 +222,17 @@ def test_branch_copies_the_path_to_a_message(chats: ChatRepository, character_id
     assert branch.metadata == {"chat_metadata": {"note_prompt": "AN"}}
     path = chats.active_path(branch.id)
     assert contents(path) == ["g", "u1", "a1"]
-    assert chats.count_messages(branch.id) == 3
+    # Every message on the path keeps its swipes; the swipes come without continuations.
+    assert chats.count_messages(branch.id) == 5
     assert all(m.chat_id == branch.id for m in path)
-    assert chats.siblings(path[2].id) == (0, 1)
+    assert chats.siblings(path[0].id) == (0, 2)
+    assert chats.siblings(path[2].id) == (0, 2)
+    chats.select_sibling(path[2].id, 1)
+    assert contents(chats.active_path(branch.id)) == ["g", "u1", "a1b"]
+    chats.select_sibling(path[0].id, 1)
+    assert contents(chats.active_path(branch.id)) == ["g2"]
+    chats.select_sibling(chats.active_path(branch.id)[0].id, 0)
+    chats.select_sibling(path[2].id, 0)
     # The source is untouched, and both can grow independently.
     assert contents(chats.active_path(chat.id)) == ["g", "u1", "a1b", "u2"]
     say(chats, branch.id, path[-1].id, "u-branch")

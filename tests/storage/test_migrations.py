@@ -14,9 +14,9 @@ from app.storage import open_database
 from app.storage.db import _alembic_config
 from app.storage.models import Base
 from app.storage.repositories import ChatRepository
-from app.storage.types import Role
+from app.storage.types import AuthorNoteSettings, ChatSettings, Role
 
-HEAD = "0002"
+HEAD = "0004"
 
 
 def _ignore_fts(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
@@ -121,4 +121,48 @@ def test_downgrade_to_revision_1_keeps_data(tmp_path: Path) -> None:
     assert count == 1
     db.migrate()
     assert [m.content for m in chats.active_path(chat.id)] == ["kept through downgrade"]
+    db.close()
+
+
+def test_chat_settings_move_out_of_metadata(tmp_path: Path) -> None:
+    """0003: Parlor's string keys and SillyTavern's note keys become typed settings."""
+    path = tmp_path / "parlor.db"
+    old = open_database(path)
+    old.migrate("0002")
+    old.close()
+    stamp = "2025-01-02 03:04:05.000000"
+    parlor_meta = (
+        '{"author_note": {"text": "[Style: terse]", "depth": 1, "interval": 2},'
+        ' "preset": "Stheno", "template": "ChatML", "chat_metadata": {"integrity": "u-2"}}'
+    )
+    st_meta = (
+        '{"chat_metadata": {"integrity": "u-3", "note_prompt": "[Weather: rain]",'
+        ' "note_interval": 3, "note_depth": 2, "note_position": 0, "note_role": 1}}'
+    )
+    with sqlite3.connect(path) as conn:
+        for chat_id, meta in ((1, parlor_meta), (2, st_meta), (3, "{}")):
+            conn.execute(
+                "INSERT INTO chats (id, title, metadata, created_at, updated_at) "
+                "VALUES (?, 'c', ?, ?, ?)",
+                (chat_id, meta, stamp, stamp),
+            )
+    db = open_database(path)
+    db.migrate()
+    chats = ChatRepository(db)
+    parlor = chats.get_chat(1)
+    assert parlor.settings == ChatSettings(
+        AuthorNoteSettings("[Style: terse]", depth=1, interval=2), preset="Stheno", format="ChatML"
+    )
+    assert parlor.metadata == {"chat_metadata": {"integrity": "u-2"}}
+    imported = chats.get_chat(2)
+    assert imported.settings.author_note == AuthorNoteSettings(
+        "[Weather: rain]", depth=2, interval=3, position="after_story", role="user"
+    )
+    assert imported.metadata["chat_metadata"]["note_prompt"] == "[Weather: rain]"
+    assert chats.get_chat(3).settings == ChatSettings()
+    with db.engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0002")
+    with db.engine.connect() as conn:
+        meta = conn.exec_driver_sql("SELECT metadata FROM chats WHERE id = 1").scalar()
+    assert '"template": "ChatML"' in meta and '"preset": "Stheno"' in meta
     db.close()

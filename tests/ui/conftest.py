@@ -78,9 +78,12 @@ def context(tmp_path: Path, backend: SlowBackend) -> Iterator[AppContext]:
 
 
 @pytest.fixture
-def ui(context: AppContext) -> UiBundle:
-    """The whole UI built on :func:`context` (handlers are called directly)."""
-    return build_ui(context)
+def ui(context: AppContext, tmp_path: Path) -> UiBundle:
+    """The whole UI built on :func:`context` (handlers are called directly).
+
+    Files under ``tmp_path`` count as uploaded, so tests can hand handlers their paths.
+    """
+    return build_ui(context, upload_roots=[tmp_path])
 
 
 def card_file(folder: Path, name: str, **fields: object) -> Path:
@@ -108,14 +111,50 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
+#: Records every Gradio toast in ``window.__parlorToasts`` as "type: text".
+TOAST_WATCH = """
+window.__parlorToasts = [];
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll('.toast-body:not([data-seen])')) {
+    el.dataset.seen = '1';
+    window.__parlorToasts.push(el.className + ': ' + el.innerText.replace(/\\s+/g, ' '));
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser context (its own storage) and page per test."""
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser context (its own storage) and page per test.
+
+    The test fails on any Gradio error toast, any page error and any traceback the
+    live server logs while it runs, so no page regresses silently.
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(TOAST_WATCH)
+    problems: list[str] = []
+    context.on("page", lambda p: p.on("pageerror", lambda e: problems.append(f"page error: {e}")))
     page = context.new_page()
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.set_default_timeout(60_000)
+    log = request.getfixturevalue("live_log") if "live_server" in request.fixturenames else None
+    start = log.stat().st_size if log is not None and log.exists() else 0
     yield page
+    for tab in context.pages:
+        toasts = tab.evaluate("() => window.__parlorToasts || []")
+        problems += [f"toast: {t}" for t in toasts if "error" in t.lower()]
     context.close()
+    if log is not None:
+        problems += server_tracebacks(log, start)
+    assert not problems, "what a user saw go wrong:\n" + "\n".join(problems)
+
+
+def server_tracebacks(log: Path, start: int) -> list[str]:
+    """Each traceback the server wrote to ``log`` after byte ``start``, shortened."""
+    with log.open("rb") as handle:
+        handle.seek(start)
+        text = handle.read().decode("utf-8", "replace")
+    return [f"server: {chunk[:600]}" for chunk in text.split("Traceback (most recent")[1:]]
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +168,12 @@ def live_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def live_server(live_home: Path) -> Iterator[str]:
+def live_log(live_home: Path) -> Path:
+    """Where :func:`live_server` writes its output."""
+    return live_home.parent / f"{live_home.name}-server.log"
+
+
+@pytest.fixture(scope="module")
+def live_server(live_home: Path, live_log: Path) -> Iterator[str]:
     """``python launch.py`` with the bundled model, shared by one test module."""
-    log = live_home.parent / f"{live_home.name}-server.log"
-    yield from serve_parlor(live_home, ["--threads", "2", "--n-ctx", "2048"], log)
+    yield from serve_parlor(live_home, ["--threads", "2", "--n-ctx", "2048"], live_log)

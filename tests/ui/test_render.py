@@ -105,6 +105,22 @@ def test_links_are_kept_safe_and_open_elsewhere(md: MarkdownRenderer) -> None:
     assert 'target="_blank"' in out and "noopener" in out
 
 
+def test_images_load_only_from_parlor_unless_remote_images_are_allowed(
+    md: MarkdownRenderer,
+) -> None:
+    inline = "data:image/png;base64,iVBORw0KGgo="
+    text = f'![pixel](https://tracker.example/p.png) <img src="{inline}" alt="inline">'
+    out = md.render(text)
+    assert "tracker.example" not in out and 'alt="pixel"' in out
+    assert f'src="{inline}"' in out
+    assert "data:text" not in md.render('<a href="data:text/html,x">x</a>')
+    allowed = MarkdownRenderer(remote_images=True).render(text)
+    assert 'src="https://tracker.example/p.png"' in allowed and f'src="{inline}"' in allowed
+    assert "data:text" not in MarkdownRenderer(remote_images=True).render(
+        '<img src="data:text/html,x">'
+    )
+
+
 def test_render_cache_returns_the_same_markup(md: MarkdownRenderer) -> None:
     first = md.render("*same*")
     assert md.render("*same*") == first == md.render_uncached("*same*")

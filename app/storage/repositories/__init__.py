@@ -5,11 +5,13 @@ from app.storage.repositories.characters import CharacterRepository
 from app.storage.repositories.chats import ChatRepository
 from app.storage.repositories.lorebooks import LorebookRepository
 from app.storage.repositories.personas import PersonaRepository
+from app.storage.repositories.preferences import PreferencesRepository
 
 __all__ = [
     "CharacterRepository",
     "ChatRepository",
     "LorebookRepository",
     "PersonaRepository",
+    "PreferencesRepository",
     "TreeError",
 ]

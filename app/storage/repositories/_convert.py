@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import InputError
 from app.storage.models import ChatCharacterRow, ChatRow, MessageRow, table_of
-from app.storage.types import Chat, GenInfo, JSONDict, Message, Role, trusted_build
+from app.storage.types import Chat, ChatSettings, GenInfo, JSONDict, Message, Role, trusted_build
 
 _M = table_of(MessageRow).c
 
@@ -134,4 +134,5 @@ def to_chat(row: ChatRow, characters: tuple[int, ...]) -> Chat:
         created_at=row.created_at,
         updated_at=row.updated_at,
         deleted_at=row.deleted_at,
+        settings=ChatSettings.from_json(row.settings),
     )

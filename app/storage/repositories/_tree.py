@@ -17,12 +17,14 @@ from typing import Any
 
 from sqlalchemy import (
     Integer,
+    and_,
     bindparam,
     cast,
     func,
     insert,
     literal,
     null,
+    or_,
     select,
     text,
     update,
@@ -309,21 +311,37 @@ def copy_all_messages(session: Session, source_chat_id: int, target_chat_id: int
 
 
 def copy_ancestry(session: Session, message: Message, target_chat_id: int) -> int:
-    """Copy ``message`` and its ancestors (one chain) into another chat; return the new root."""
+    """Copy ``message``, its ancestors and all their swipes into another chat.
+
+    Each message on the path from the root down to ``message`` keeps its alternatives
+    (siblings), as SillyTavern's branch keeps each message's swipes; the alternatives
+    come without their own continuations.  Returns the new root.
+    """
     child = cast(null(), Integer).label("child")
     start = select(_M.id, _M.parent_id, child).where(_M.id == message.id)
     chain = start.cte("chain", recursive=True)
     step = select(_M.id, _M.parent_id, chain.c.id).join(chain, _M.id == chain.c.parent_id)
     chain = chain.union_all(step)
-    links = session.execute(select(chain.c.id, chain.c.parent_id)).all()
-    root: int = next(int(row_id) for row_id, parent in links if parent is None)
-    offset: int = next_message_id(session) - min(int(row_id) for row_id, _ in links)
-    source = select(
-        *_copy_columns(offset, target_chat_id),
-        (chain.c.child + offset).label("active_child_id"),
-        literal(0).label("sibling_index"),
-        _M.token_count,
-        _M.st,
-    ).join(chain, _M.id == chain.c.id)
+    on_path_level = or_(
+        _M.parent_id.in_(select(chain.c.parent_id).where(chain.c.parent_id.is_not(None))),
+        _M.parent_id.is_(None),
+    )
+    copied = and_(_M.chat_id == message.chat_id, on_path_level)
+    root = session.scalar(select(chain.c.id).where(chain.c.parent_id.is_(None)))
+    lowest = session.scalar(select(func.min(_M.id)).where(copied))
+    if root is None or lowest is None:
+        raise NotFound("message", message.id)
+    offset = next_message_id(session) - int(lowest)
+    source = (
+        select(
+            *_copy_columns(offset, target_chat_id),
+            (chain.c.child + offset).label("active_child_id"),
+            _M.sibling_index,
+            _M.token_count,
+            _M.st,
+        )
+        .outerjoin(chain, _M.id == chain.c.id)
+        .where(copied)
+    )
     session.execute(insert(_T).from_select(list(_COPY_TARGET), source))
-    return root + offset
+    return int(root) + offset

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -21,6 +22,27 @@ def _to_character(row: CharacterRow) -> Character:
         avatar=row.avatar,
         tags=tuple(row.tags),
         created_at=row.created_at,
+        modified_at=row.modified_at,
+        deleted_at=row.deleted_at,
+    )
+
+
+_SUMMARY = select(
+    CharacterRow.id,
+    CharacterRow.name,
+    CharacterRow.tags,
+    CharacterRow.avatar.is_not(None).label("has_avatar"),
+    CharacterRow.modified_at,
+    CharacterRow.deleted_at,
+)
+
+
+def _to_summary(row: Any) -> CharacterSummary:
+    return CharacterSummary(
+        id=row.id,
+        name=row.name,
+        tags=tuple(row.tags),
+        has_avatar=bool(row.has_avatar),
         modified_at=row.modified_at,
         deleted_at=row.deleted_at,
     )
@@ -70,28 +92,19 @@ class CharacterRepository:
         self, *, include_deleted: bool = False, session: Session | None = None
     ) -> list[CharacterSummary]:
         """Characters by name, without cards and avatars (cheap for long lists)."""
-        query = select(
-            CharacterRow.id,
-            CharacterRow.name,
-            CharacterRow.tags,
-            CharacterRow.avatar.is_not(None).label("has_avatar"),
-            CharacterRow.modified_at,
-            CharacterRow.deleted_at,
-        ).order_by(func.lower(CharacterRow.name), CharacterRow.id)
+        query = _SUMMARY.order_by(func.lower(CharacterRow.name), CharacterRow.id)
         if not include_deleted:
             query = query.where(CharacterRow.deleted_at.is_(None))
         with self._db.read(session) as s:
-            return [
-                CharacterSummary(
-                    id=row.id,
-                    name=row.name,
-                    tags=tuple(row.tags),
-                    has_avatar=bool(row.has_avatar),
-                    modified_at=row.modified_at,
-                    deleted_at=row.deleted_at,
-                )
-                for row in s.execute(query)
-            ]
+            return [_to_summary(row) for row in s.execute(query)]
+
+    def summary(self, character_id: int, *, session: Session | None = None) -> CharacterSummary:
+        """One character without its card and avatar, or :class:`NotFound`."""
+        with self._db.read(session) as s:
+            row = s.execute(_SUMMARY.where(CharacterRow.id == character_id)).one_or_none()
+            if row is None:
+                raise NotFound("character", character_id)
+            return _to_summary(row)
 
     def avatar(self, character_id: int, *, session: Session | None = None) -> bytes | None:
         """Return a character's avatar image bytes (``None`` when it has none)."""

@@ -32,7 +32,7 @@ from app.storage.repositories._convert import (
     to_message,
 )
 from app.storage.repositories._search import SearchOrder, search_messages
-from app.storage.types import Chat, GenInfo, JSONDict, Message, Role, SearchHit
+from app.storage.types import Chat, ChatSettings, GenInfo, JSONDict, Message, Role, SearchHit
 
 _M = table_of(MessageRow).c
 
@@ -65,6 +65,7 @@ class ChatRepository:
         persona_id: int | None = None,
         title: str = "",
         metadata: JSONDict | None = None,
+        settings: ChatSettings | None = None,
         greetings: Sequence[str] = (),
         greeting_speaker: str = "",
         session: Session | None = None,
@@ -77,6 +78,7 @@ class ChatRepository:
                 title=title or "New chat",
                 persona_id=persona_id,
                 meta=dict(metadata or {}),
+                settings=(settings or ChatSettings()).to_json(),
                 created_at=now,
                 updated_at=now,
             )
@@ -131,8 +133,14 @@ class ChatRepository:
     def update_metadata(
         self, chat_id: int, metadata: JSONDict, *, session: Session | None = None
     ) -> Chat:
-        """Replace the chat's metadata object (author's note, overrides, ST keys)."""
+        """Replace the chat's metadata object (the SillyTavern keys kept for export)."""
         return self._update_chat(chat_id, session, meta=dict(metadata))
+
+    def update_settings(
+        self, chat_id: int, settings: ChatSettings, *, session: Session | None = None
+    ) -> Chat:
+        """Replace the chat's settings (author's note, preset and format overrides)."""
+        return self._update_chat(chat_id, session, settings=settings.to_json())
 
     def set_persona(
         self, chat_id: int, persona_id: int | None, *, session: Session | None = None
@@ -336,6 +344,17 @@ class ChatRepository:
             _tree.touch_chat(s, self._sql, child.chat_id, utcnow())
             return child
 
+    def show_path_to(self, message_id: int, *, session: Session | None = None) -> Message:
+        """Make every message from the root down to ``message_id`` the shown one."""
+        with self._db.write(session) as s:
+            message = _tree.get_message(s, message_id)
+            current: Message | None = message
+            while current is not None:
+                _tree.point_at(s, self._sql, message.chat_id, current.parent_id, current.id)
+                parent = current.parent_id
+                current = _tree.get_message(s, parent) if parent is not None else None
+            return message
+
     def select_sibling(
         self, message_id: int, index: int, *, session: Session | None = None
     ) -> Message:
@@ -438,6 +457,7 @@ class ChatRepository:
             title=title,
             persona_id=source.persona_id,
             meta=dict(source.metadata),
+            settings=source.settings.to_json(),
             created_at=now,
             updated_at=now,
         )

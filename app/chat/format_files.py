@@ -1,0 +1,169 @@
+"""Imported prompt formats: one JSON file each in the data folder, and their names.
+
+A format made from SillyTavern templates is kept as a master export with a top-level
+``name`` (:meth:`STImport.to_saved`), so it reads back through the SillyTavern importer
+at every start (:func:`load_user_templates`).
+
+Naming policy (files of different kinds never overwrite each other, and no import
+silently replaces anything):
+
+* SillyTavern pairs an instruct and a context template by name, so a template goes into
+  the imported format of its name when that format has no template of its kind yet;
+* an import whose templates are all there already changes nothing and says so;
+* a *different* template of a kind the format already has makes a new format,
+  ``Name (2)`` (then ``(3)``, …), and the report says so;
+* a bundled format of the same name is replaced by the user's, with a report line (it
+  comes back if the user's file is removed); ``GGUF`` is never replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from app.errors import ParlorError
+from app.prompt.registry import GGUF_FORMAT_NAME, FormatRegistry
+from app.prompt.st_import import STImport, import_st_file
+
+log = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^\w .,()&'+-]")
+_KINDS = ("instruct", "context", "sysprompt")
+_KIND_NAMES = {"instruct": "instruct template", "context": "context template",
+               "sysprompt": "system prompt"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Where an import went: the item's name, whether anything changed, report lines."""
+
+    name: str
+    changed: bool
+    lines: tuple[str, ...] = ()
+
+
+def numbered(name: str, number: int) -> str:
+    """``Name`` for 1, ``Name (2)`` for 2, …"""
+    return name if number == 1 else f"{name} ({number})"
+
+
+class FormatFiles:
+    """The user's imported formats in ``folder``, served by ``formats``."""
+
+    def __init__(self, formats: FormatRegistry, folder: Path) -> None:
+        self._formats = formats
+        self._folder = folder
+        self._saved: dict[str, tuple[Path, STImport]] | None = None
+        #: The folder's modification time when :attr:`_saved` was last in step with it.
+        self._seen: int | None = None
+
+    def store(self, parts: STImport) -> Stored:
+        """Keep ``parts`` as a format under the naming policy; the registry serves it."""
+        base = parts.name or "Imported format"
+        for number in range(1, 10_000):
+            name = numbered(base, number)
+            outcome = self._try(name, parts, first=number == 1)
+            if outcome is not None:
+                return outcome
+        raise ParlorError(f"{parts.source}: too many formats named {base!r}")
+
+    def _try(self, name: str, parts: STImport, *, first: bool) -> Stored | None:
+        """Store ``parts`` as ``name`` if the policy allows; None: try the next number."""
+        saved = self._index().get(name.lower())
+        if saved is not None:
+            path, old = saved
+            if old.holds_all_of(parts):
+                return Stored(name, False, (f"already there: format {name!r}",))
+            merged = old.merged(parts) if first else None
+            if merged is None:
+                return None
+            self._write(name, merged, path)
+            return Stored(name, True, (f"added the {_kinds_of(parts, old)} to format {name!r}",))
+        if self._formats.has(name):
+            if not first or name.lower() == GGUF_FORMAT_NAME.lower():
+                return None
+            self._write(name, parts, None)
+            note = f"replaces the bundled format {name!r} (removing the import restores it)"
+            return Stored(name, True, (note,))
+        self._write(name, parts, None)
+        renamed = f"a different format named {parts.name!r} exists; imported as {name!r}"
+        return Stored(name, True, () if first else (renamed,))
+
+    def _write(self, name: str, parts: STImport, path: Path | None) -> None:
+        index = self._index()
+        target = path or self._free_path(name)
+        _write_json(target, parts.to_saved(name))
+        kept = replace(parts, source=str(target), report=(), format_name=name)
+        index[name.lower()] = (target, kept)
+        self._seen = self._folder_time()
+        self._formats.add(kept.to_format(name))
+
+    def _free_path(self, name: str) -> Path:
+        stem = _UNSAFE.sub("_", name).strip().lstrip(".") or "format"
+        existing = self._folder.glob("*.json") if self._folder.is_dir() else iter(())
+        taken = {p.name.lower() for p in existing}
+        for number in range(1, 10_000):
+            candidate = f"{numbered(stem, number)}.json"
+            if candidate.lower() not in taken:
+                return self._folder / candidate
+        raise ParlorError(f"{self._folder}: no free file name for format {name!r}")
+
+    def _index(self) -> dict[str, tuple[Path, STImport]]:
+        """Saved formats by lower-case name, read again when another process wrote one."""
+        if self._saved is None or self._seen != self._folder_time():
+            self._saved = {}
+            for path, parts in _saved_formats(self._folder):
+                self._saved.setdefault(parts.name.lower() or path.stem.lower(), (path, parts))
+            self._seen = self._folder_time()
+        return self._saved
+
+    def _folder_time(self) -> int | None:
+        try:
+            return self._folder.stat().st_mtime_ns
+        except OSError:
+            return None
+
+
+def _kinds_of(parts: STImport, old: STImport) -> str:
+    added = [_KIND_NAMES[k] for k in _KINDS if getattr(old, k) is None and getattr(parts, k)]
+    return " and ".join(added) or "templates"
+
+
+def _saved_formats(folder: Path) -> Iterator[tuple[Path, STImport]]:
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            yield path, import_st_file(path)
+        except ParlorError as exc:
+            log.warning("%s", exc)
+
+
+def _write_json(path: Path, data: object) -> None:
+    """Write atomically: a temporary file in the same folder, fsync, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=4, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+
+
+def load_user_templates(formats: FormatRegistry, folder: Path) -> Iterator[str]:
+    """Add the imported formats kept in ``folder``; yields the errors (one line each)."""
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            parts = import_st_file(path)
+            formats.add(parts.to_format())
+        except ParlorError as exc:
+            log.warning("%s", exc)
+            yield str(exc)

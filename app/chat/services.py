@@ -1,0 +1,28 @@
+"""Every service of the chat layer, as the UI gets them (no repository among them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.chat.characters import CharacterService
+from app.chat.chatfiles import ChatFiles
+from app.chat.config import ConfigService
+from app.chat.lorebooks import LorebookService
+from app.chat.models import ModelService
+from app.chat.personas import PersonaService
+from app.chat.presets import PresetService
+from app.chat.service import ChatService
+
+
+@dataclass(frozen=True)
+class Services:
+    """The chat layer's services: what the UI (and the CLI) work through."""
+
+    chat: ChatService
+    chat_files: ChatFiles
+    characters: CharacterService
+    personas: PersonaService
+    lorebooks: LorebookService
+    presets: PresetService
+    models: ModelService
+    config: ConfigService

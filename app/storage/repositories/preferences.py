@@ -1,0 +1,53 @@
+"""PreferencesRepository: the user's defaults that are not tied to one chat."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.storage.db import Database
+from app.storage.models import PreferenceRow
+
+#: Preference keys.
+DEFAULT_FORMAT = "default_format"
+DEFAULT_PRESET = "default_preset"
+
+
+class PreferencesRepository:
+    """Typed access to the ``preferences`` table of one :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def default_format(self, *, session: Session | None = None) -> str | None:
+        """The prompt format a chat uses when neither it nor its character names one."""
+        return self._text(DEFAULT_FORMAT, session)
+
+    def set_default_format(self, name: str | None, *, session: Session | None = None) -> None:
+        """Set (or with ``None`` clear) the default prompt format."""
+        self._set(DEFAULT_FORMAT, name, session)
+
+    def default_preset(self, *, session: Session | None = None) -> str | None:
+        """The sampler preset a chat uses when neither it nor its character names one."""
+        return self._text(DEFAULT_PRESET, session)
+
+    def set_default_preset(self, name: str | None, *, session: Session | None = None) -> None:
+        """Set (or with ``None`` clear) the default sampler preset."""
+        self._set(DEFAULT_PRESET, name, session)
+
+    def _text(self, key: str, session: Session | None) -> str | None:
+        with self._db.read(session) as s:
+            value = s.scalar(select(PreferenceRow.value).where(PreferenceRow.key == key))
+        return value if isinstance(value, str) and value else None
+
+    def _set(self, key: str, value: str | None, session: Session | None) -> None:
+        with self._db.write(session) as s:
+            if value is None:
+                s.execute(delete(PreferenceRow).where(PreferenceRow.key == key))
+                return
+            row = s.get(PreferenceRow, key)
+            if row is None:
+                s.add(PreferenceRow(key=key, value=value))
+            else:
+                row.value = value
+            s.flush()
