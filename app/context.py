@@ -11,7 +11,8 @@ from app.chat.api_prompts import ApiCharacterPrompts, ApiRequests
 from app.chat.characters import CharacterService
 from app.chat.chatfiles import ChatFiles
 from app.chat.config import ConfigService
-from app.chat.imports import Importer, load_user_templates
+from app.chat.format_files import load_user_templates
+from app.chat.imports import Importer
 from app.chat.library import CharacterLibrary
 from app.chat.lorebooks import LorebookService
 from app.chat.models import ModelService, load_options
@@ -101,7 +102,7 @@ def build_context(
     library = CharacterLibrary(db, stores)
     library.import_starter_cast(bundled_dir("characters"), settings.data_dir)
     api_requests = ApiRequests(requests, ApiCharacterPrompts(library, runner))
-    chat, chat_files = ChatService(runner, db), ChatFiles(db, library)
+    chat, chat_files = ChatService(runner, db), ChatFiles(db, stores.chats, library)
     parts = _Parts(settings, db, stores, library, models, formats, presets)
     context = AppContext(
         settings,
@@ -143,6 +144,7 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         parts.presets,
         parts.formats,
         settings.data_dir / "templates",
+        chat_importer=chat_files.import_file,
         preferences=stores.preferences,
     )
     model_service = ModelService(settings, parts.models)
@@ -155,6 +157,7 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         presets=PresetService(parts.presets, parts.formats, importer),
         models=model_service,
         config=ConfigService(settings, model_service),
+        importer=importer,
     )
 
 

@@ -74,7 +74,6 @@ class LockHolder:
 class DataFolderInUse(ParlorError):
     """Another Parlor server holds the data folder."""
 
-    status_code = 409
     code = "data_folder_in_use"
 
     def __init__(self, data_dir: Path, holder: LockHolder) -> None:

@@ -25,12 +25,10 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.settings import CONFIG_FILE_NAME, Settings, SettingsError
+from app.settings import CONFIG_FILE_NAME, SECRET_SETTINGS, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-#: Settings whose values are secrets (config.yaml holding one is kept private).
-SECRET_SETTINGS = ("api_key", "ui_password", "remote_api_key")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 #: Paths of the UI's own API (Gradio's), which only the UI's pages may call.
 _UI_API_PREFIXES = ("/gradio_api", "/login", "/logout")

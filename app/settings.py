@@ -20,6 +20,8 @@ from app.errors import InputError
 KvCacheType = Literal["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"]
 
 CONFIG_FILE_NAME = "config.yaml"
+#: Settings whose values are secrets: never shown, and a config file holding one is private.
+SECRET_SETTINGS = ("api_key", "ui_password", "remote_api_key")
 HOME_ENV = "PARLOR_HOME"
 
 

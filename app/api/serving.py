@@ -2,8 +2,9 @@
 
 Engine requests come from the chat layer (:class:`~app.chat.api_prompts.ApiRequests`);
 this module only picks the backend, runs the generation and shapes the answer.  Each
-public method returns a response model, an :class:`ErrorResponse` (every Parlor error is
-mapped here, once) or, for a stream, an async iterator of SSE frames.  The
+public method returns a response model, an :class:`ErrorResponse` (a Parlor error met
+while serving, through :func:`~app.api.errors.error_response`, the one mapping) or, for a
+stream, an async iterator of SSE frames.  The
 backend is synchronous: its stream runs in worker threads, one API generation at a time
 (:class:`~app.api.gate.GenerationGate`), and a client that goes away stops it.
 """

@@ -64,10 +64,12 @@ class ApiCharacterPrompts:
         """The turn for ``messages`` with ``character`` (a name or id) playing the assistant.
 
         ``preset`` names a stored sampler preset (None: the character's or the default one).
-        Raises ``app.errors.NotFound`` for an unknown character.
+        Raises ``app.errors.NotFound`` for an unknown preset or character.
         """
+        settings = ChatSettings(preset=preset)
+        self._runner.check_choices(settings)
         stored = self._library.find(character)
-        chat = transient_chat(stored.id, ChatSettings(preset=preset))
+        chat = transient_chat(stored.id, settings)
         user_name = next((m.name for m in messages if m.role == "user" and m.name), None)
         turns = [
             (
@@ -100,8 +102,6 @@ class ApiRequests:
             raise InputError("character", "character prompts are unavailable here")
         for message in request.messages:
             check_length(backend.info, len(message.content))
-        if request.sampling.preset is not None:
-            self._builder.preset(request.sampling.preset)  # an unknown preset is NotFound
         turn = self._characters.render_for_api(
             request.character, request.sampling.preset, request.messages
         )

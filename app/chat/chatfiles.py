@@ -12,14 +12,16 @@ from app.storage.db import Database
 from app.storage.repositories import ChatRepository
 from app.storage.st_chats import export_st_chat, import_st_chat
 
+#: Characters no file name may hold on Windows, macOS or Linux.
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 
 
 class ChatFiles:
     """Imports a ``.jsonl`` chat for a character; exports a character's chats."""
 
-    def __init__(self, db: Database, library: CharacterLibrary) -> None:
+    def __init__(self, db: Database, chats: ChatRepository, library: CharacterLibrary) -> None:
         self._db = db
+        self._chats = chats
         self._library = library
 
     def import_file(self, path: Path, character: str | None = None) -> str:
@@ -39,19 +41,17 @@ class ChatFiles:
 
     def export_character(self, character_id: int, folder: Path) -> list[Path]:
         """Every chat of the character as one JSONL file each in ``folder``."""
-        return [
-            self.export_chat(chat.id, folder)
-            for chat in ChatRepository(self._db).list_chats(character_id)
-        ]
+        return [self.export_chat(chat.id, folder) for chat in self._chats.list_chats(character_id)]
 
     def export_chat(self, chat_id: int, folder: Path) -> Path:
         """One chat as a SillyTavern JSONL file in ``folder``; returns the file."""
-        chat = ChatRepository(self._db).get_chat(chat_id)
+        chat = self._chats.get_chat(chat_id)
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{_safe(chat.title)} ({chat.id}).jsonl"
+        target = folder / f"{safe_file_name(chat.title, 'chat')} ({chat.id}).jsonl"
         write_chat_file(target, export_st_chat(self._db, chat.id))
         return target
 
 
-def _safe(title: str) -> str:
-    return _UNSAFE.sub("_", title).strip() or "chat"
+def safe_file_name(name: str, fallback: str) -> str:
+    """``name`` with every character a file name cannot hold replaced (``fallback`` if empty)."""
+    return _UNSAFE.sub("_", name).strip() or fallback

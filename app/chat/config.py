@@ -7,7 +7,7 @@ from pathlib import Path
 
 from app.chat.models import ModelService
 from app.config_file import validate_config, write_atomically
-from app.settings import CONFIG_FILE_NAME, Settings
+from app.settings import CONFIG_FILE_NAME, SECRET_SETTINGS, Settings
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class SettingRow:
 
 def shown_value(name: str, value: object) -> str:
     """A setting's value as text (secrets hidden, nothing for None)."""
-    if name.endswith("api_key") and value:
+    if name in SECRET_SETTINGS and value:
         return "(set)"
     return "" if value is None else str(value)
 

@@ -106,8 +106,7 @@ class FormatFiles:
 
     def _free_path(self, name: str) -> Path:
         stem = _UNSAFE.sub("_", name).strip().lstrip(".") or "format"
-        existing = self._folder.glob("*.json") if self._folder.is_dir() else iter(())
-        taken = {p.name.lower() for p in existing}
+        taken = {p.name.lower() for p in _format_files(self._folder)}
         for number in range(1, 10_000):
             candidate = f"{numbered(stem, number)}.json"
             if candidate.lower() not in taken:
@@ -135,8 +134,13 @@ def _kinds_of(parts: STImport, old: STImport) -> str:
     return " and ".join(added) or "templates"
 
 
+def _format_files(folder: Path) -> list[Path]:
+    """The saved formats' files in ``folder`` (none when there is no folder yet)."""
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
 def _saved_formats(folder: Path) -> Iterator[tuple[Path, STImport]]:
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for path in _format_files(folder):
         try:
             yield path, import_st_file(path)
         except ParlorError as exc:
@@ -159,11 +163,10 @@ def _write_json(path: Path, data: object) -> None:
 
 
 def load_user_templates(formats: FormatRegistry, folder: Path) -> Iterator[str]:
-    """Add the imported formats kept in ``folder``; yields the errors (one line each)."""
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    """Add the imported formats kept in ``folder``; yields the errors (one line each, for
+    the caller to report)."""
+    for path in _format_files(folder):
         try:
-            parts = import_st_file(path)
-            formats.add(parts.to_format())
+            formats.add(import_st_file(path).to_format())
         except ParlorError as exc:
-            log.warning("%s", exc)
             yield str(exc)

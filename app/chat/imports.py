@@ -16,14 +16,13 @@ the default persona.  Folders Parlor has no use for are skipped with one line ea
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from app.cards import read_card, read_world_file
-from app.chat.format_files import FormatFiles, Stored, load_user_templates
+from app.chat.format_files import FormatFiles, Stored
 from app.chat.library import CharacterLibrary, PersonaImport
 from app.chat.preset_files import store_preset
 from app.chat.st_folder import (
@@ -32,11 +31,13 @@ from app.chat.st_folder import (
     import_order,
     is_avatar,
     persona_imports,
+    read_json,
+    read_settings,
     selected_preset,
     skip_reason,
     walk,
 )
-from app.chat.st_personas import STPersonas, personas_from_settings, read_settings
+from app.chat.st_personas import STPersonas, personas_from_settings
 from app.errors import InputError, ParlorError
 from app.presets.library import PresetLibrary
 from app.presets.model import Preset
@@ -92,7 +93,11 @@ class _Done:
 
 
 class Importer:
-    """Imports files of every supported kind into Parlor's stores."""
+    """Imports files of every supported kind into Parlor's stores.
+
+    Built once, by the composition root (:mod:`app.context`): ``parlor import`` and the
+    Presets page use the same one.
+    """
 
     def __init__(
         self,
@@ -100,15 +105,15 @@ class Importer:
         presets: PresetLibrary,
         formats: FormatRegistry,
         templates_dir: Path,
-        chat_importer: ChatImporter | None = None,
         *,
-        preferences: PreferencesRepository | None = None,
+        chat_importer: ChatImporter,
+        preferences: PreferencesRepository,
     ) -> None:
         self._library = library
         self._presets = presets
         self._formats = FormatFiles(formats, templates_dir)
         self._chats = chat_importer
-        self._preferences = preferences or PreferencesRepository(library.db)
+        self._preferences = preferences
         self._settings_cache: dict[Path, STPersonas | None] = {}
 
     def files(self, paths: list[Path]) -> list[Path]:
@@ -122,21 +127,29 @@ class Importer:
             found += list(walk(path)) if path.is_dir() else [path]
         return sorted(found, key=import_order)
 
-    def import_all(
-        self, paths: list[Path], *, character: str | None = None
-    ) -> Iterator[ImportResult]:
-        """Import everything under ``paths``, one result per file or skipped folder."""
-        for path in self.files(paths):
-            yield self.import_file(path, character=character)
+    def import_file(
+        self,
+        path: Path,
+        *,
+        character: str | None = None,
+        only: Collection[ItemKind] | None = None,
+    ) -> ImportResult:
+        """Import one file; errors are returned, not raised.
 
-    def import_file(self, path: Path, *, character: str | None = None) -> ImportResult:
-        """Import one file; errors are returned, not raised."""
+        With ``only``, a file of any other kind is refused (a page that imports just
+        some kinds).
+        """
         skipped = skip_reason(path)
         if skipped is not None:
             return ImportResult(path, "folder" if path.is_dir() else None, skipped=skipped)
         kind: ItemKind | None = None
         try:
             kind = detect_kind(path)
+            if only is not None and kind not in only:
+                wanted = " or ".join(only)
+                raise InputError(
+                    path.name, f"is a {kind}, not a {wanted}; import it on its own page"
+                )
             done = self._store(kind, path, character)
         except ParlorError as exc:
             return ImportResult(path, kind, error=str(exc))
@@ -160,8 +173,6 @@ class Importer:
             return self._persona(path)
         if kind == "settings":
             return self._settings(path)
-        if self._chats is None:
-            raise InputError(str(path), "chat import is not available")
         return _Done(self._chats(path, character))
 
     # -- one method per kind ---------------------------------------------------------
@@ -261,12 +272,7 @@ def detect_kind(path: Path) -> ItemKind:
         return "chat"
     if path.stat().st_size > _MAX_SNIFF:
         raise InputError(str(path), "file is too large to import")
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(str(path), f"not a JSON file ({exc.__class__.__name__})") from None
-    except RecursionError:
-        raise InputError(str(path), "JSON is nested too deeply") from None
+    data = read_json(path)
     if not isinstance(data, dict):
         raise InputError(str(path), "not a card, lorebook, preset or template (not an object)")
     return _kind_of(data, path)
@@ -288,4 +294,4 @@ def _kind_of(data: dict[str, object], path: Path) -> ItemKind:
     raise InputError(str(path), "not a card, lorebook, preset, template or chat")
 
 
-__all__ = ["ImportResult", "Importer", "ItemKind", "detect_kind", "load_user_templates"]
+__all__ = ["ImportResult", "Importer", "ItemKind", "detect_kind"]

@@ -14,15 +14,15 @@ from typing import Final
 import yaml
 from pydantic import ValidationError
 
-from app.chat.imports import Importer, ImportResult, detect_kind
-from app.errors import InputError, ParlorError, PresetError, TemplateError
+from app.chat.imports import Importer, ImportResult, ItemKind
+from app.errors import PresetError, TemplateError
 from app.presets.library import PresetLibrary, dump_preset_yaml
 from app.presets.model import Preset, describe_validation_error
 from app.prompt.formats import PromptFormat
 from app.prompt.registry import FormatRegistry
 
 #: What the Presets page imports (cards, lorebooks and chats have their own pages).
-PAGE_KINDS: Final = ("preset", "template")
+PAGE_KINDS: Final[tuple[ItemKind, ...]] = ("preset", "template")
 
 
 def preset_from_yaml(text: str, default_name: str) -> Preset:
@@ -103,16 +103,7 @@ class PresetService:
 
     def import_file(self, path: Path) -> ImportResult:
         """Import a SillyTavern preset or template file; errors are in the result."""
-        try:
-            kind = detect_kind(path)
-        except ParlorError as exc:
-            return ImportResult(path, None, error=str(exc))
-        except OSError as exc:
-            return ImportResult(path, None, error=f"{path.name}: {exc.strerror or exc}")
-        if kind not in PAGE_KINDS:
-            problem = f"is a {kind}, not a preset or template; import it on its own page"
-            return ImportResult(path, kind, error=str(InputError(path.name, problem)))
-        return self._importer.import_file(path)
+        return self._importer.import_file(path, only=PAGE_KINDS)
 
     def preset_key(self, name: str) -> str | None:
         """The key of the preset called ``name`` (None when there is none)."""

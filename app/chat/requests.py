@@ -177,16 +177,13 @@ class RequestBuilder:
         check_token_ids(backend.info, tokens, "tokens")
         return backend.detokenize(tokens)
 
-    def preset(self, name: str) -> Preset:
-        """The stored preset called ``name``; ``NotFound`` if there is none."""
-        if self._presets is None:
-            raise InputError("preset", "presets are unavailable here")
-        return self._presets.load(name)
-
     def _base(self, preset_name: str | None) -> _Base:
+        """The named preset's values (``NotFound`` if there is none), else the defaults."""
         if preset_name is None:
             return _Base(self._default_sampler)
-        preset = self.preset(preset_name)
+        if self._presets is None:
+            raise InputError("preset", "presets are unavailable here")
+        preset = self._presets.load(preset_name)
         return _Base(preset.to_sampler_settings(), preset.stop, preset.max_new_tokens)
 
     def _render_template(self, info: ModelInfo, messages: Sequence[ApiMessage]) -> str:

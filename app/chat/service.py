@@ -301,7 +301,8 @@ class ChatService:
         """Show the previous or next alternative of any message.
 
         Swiping right past the last alternative of a reply generates a new one (streamed
-        in ``replies``); each alternative keeps its own continuation.
+        in ``replies``; ``InputError`` when the reply is no longer on the shown branch);
+        each alternative keeps its own continuation.
         """
         chats = self._stores.chats
         message = chats.get_message(message_id)
@@ -313,7 +314,10 @@ class ChatService:
             return SwipeResult()
         chat = chats.get_chat(message.chat_id)
         path = chats.active_path(message.chat_id)
-        history = path[: [m.id for m in path].index(message_id)]
+        shown_ids = [m.id for m in path]
+        if message_id not in shown_ids:  # another tab switched the branch meanwhile
+            raise InputError("swipe", "that message is no longer on the shown branch")
+        history = path[: shown_ids.index(message_id)]
         return SwipeResult(replies=self._generate(chat, history, "swipe", self._new_swipe(message)))
 
     def continue_reply(self, chat_id: int) -> Iterator[Progress]:
@@ -384,7 +388,12 @@ class ChatService:
     def prompt_for(
         self, chat: Chat, history: Sequence[Message], *, user_name: str | None = None
     ) -> BuiltPrompt:
-        """The exact prompt for an unsaved chat (``parlor prompt``)."""
+        """The exact prompt for an unsaved chat (``parlor prompt``).
+
+        A preset or format the chat names must exist (``NotFound``): an unsaved chat has
+        no stored choice to fall back from.
+        """
+        self._runner.check_choices(chat.settings)
         context = self._runner.context(chat, history, "normal", user_name=user_name)
         return self._runner.build(context)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from app.chat.characters import CharacterService
 from app.chat.chatfiles import ChatFiles
 from app.chat.config import ConfigService
+from app.chat.imports import Importer
 from app.chat.lorebooks import LorebookService
 from app.chat.models import ModelService
 from app.chat.personas import PersonaService
@@ -26,3 +27,6 @@ class Services:
     presets: PresetService
     models: ModelService
     config: ConfigService
+    #: Files of every kind, as ``parlor import`` takes them (the Presets page imports
+    #: through :attr:`presets`, which holds this same importer).
+    importer: Importer

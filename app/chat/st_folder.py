@@ -1,17 +1,20 @@
 """A SillyTavern user data folder: what is walked, what is skipped, in which order,
-and what its ``settings.json`` selects (sampler preset, personas with their avatars).
+how its JSON files are read, and what its ``settings.json`` selects (sampler preset,
+personas with their avatars).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from app.chat.library import PersonaImport
 from app.chat.st_personas import STPersona, personas_from_settings
+from app.errors import InputError
 from app.presets.model import Preset
-from app.presets.sillytavern import ImportReport, import_sillytavern_data
+from app.presets.sillytavern import ImportReport, active_sampler_key, import_sillytavern_data
 
 #: Where SillyTavern keeps persona avatars, and its settings file.
 AVATARS = "User Avatars"
@@ -79,6 +82,27 @@ def is_avatar(path: Path) -> bool:
     return path.parent.name == AVATARS and path.suffix.lower() in IMAGES
 
 
+def read_json(path: Path) -> object:
+    """A JSON file (UTF-8, a BOM allowed) parsed; one that is not raises ``InputError``."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(str(path), f"not a JSON file ({exc.__class__.__name__})") from None
+    except RecursionError:
+        raise InputError(str(path), "JSON is nested too deeply") from None
+
+
+def read_settings(path: Path) -> Mapping[str, Any]:
+    """A ``settings.json`` parsed; an unreadable one raises ``InputError`` naming it."""
+    try:
+        data = read_json(path)
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(str(path), "not a SillyTavern settings file (not an object)")
+    return data
+
+
 def persona_imports(
     data: Mapping[str, Any], avatars: Path
 ) -> list[tuple[PersonaImport, STPersona]]:
@@ -98,10 +122,10 @@ def selected_preset(
     data: Mapping[str, Any], path: Path
 ) -> tuple[Preset | None, ImportReport | None]:
     """The sampler preset in use in ``settings.json``, named after the selected one."""
-    kobold = data.get("main_api") in ("kobold", "koboldhorde")
-    section = data.get("kai_settings" if kobold else "textgenerationwebui_settings")
+    key = active_sampler_key(data)
+    section = data.get(key) if key is not None else None
     if not isinstance(section, dict):
         return None, None
-    selected = data.get("preset_settings") if kobold else section.get("preset")
+    selected = data.get("preset_settings") if key == "kai_settings" else section.get("preset")
     name = selected if isinstance(selected, str) and selected.strip() else "SillyTavern"
     return import_sillytavern_data(data, source=path.name, name=name)

@@ -9,13 +9,10 @@ default's file.  ``user_avatar`` is the persona in use, whose name is ``username
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from app.errors import InputError
 
 #: SillyTavern's ``persona_description_positions`` Parlor places (AFTER_CHAR, 1, is gone).
 _POSITIONS = {0, 2, 3, 4, 9}
@@ -69,21 +66,6 @@ def personas_from_settings(data: Mapping[str, Any]) -> STPersonas:
         personas.append(_persona(active, username, descriptions.get(active, legacy)))
     default = _text(power.get("default_persona")) or active
     return STPersonas(tuple(personas), default or None)
-
-
-def read_settings(path: Path) -> Mapping[str, Any]:
-    """A ``settings.json`` parsed; an unreadable one raises ``InputError`` naming it."""
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8-sig"))
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(str(path), f"not a JSON file ({exc.__class__.__name__})") from None
-    except RecursionError:
-        raise InputError(str(path), "JSON is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise InputError(str(path), "not a SillyTavern settings file (not an object)")
-    return data
 
 
 def _persona(avatar_file: str, name: str, details: object) -> STPersona:

@@ -48,8 +48,8 @@ class Stores:
     personas: PersonaRepository
     lorebooks: LorebookRepository
     chats: ChatRepository
-    #: The user's default format and preset (None: fall back on the model's).
-    preferences: PreferencesRepository | None = None
+    #: The user's default format and preset (where none is set: the model's).
+    preferences: PreferencesRepository
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ class TurnRunner:
         fmt = chat.settings.format or _text(ext.get("template"))
         preset, fmt, warnings = self._missing(preset, fmt)
         defaults = self.stores.preferences
-        if defaults is not None and (preset is None or fmt is None):
+        if preset is None or fmt is None:
             own_preset, own_fmt, more = self._missing(
                 None if preset else defaults.default_preset(),
                 None if fmt else defaults.default_format(),

@@ -39,8 +39,8 @@ from app.engine.base import (
 from app.engine.gguf import GgufHeader, read_gguf_header
 from app.engine.kvcache import MIN_CHUNK
 from app.engine.kvslot import LOGITS_MIN_TOKENS, KvSlot, LoadResult, open_context
-from app.engine.sampler_chain import active_stages, build_sampler_chain
-from app.engine.sampling import SamplerSettings
+from app.engine.sampler_chain import build_sampler_chain
+from app.engine.sampling import SamplerSettings, active_stages
 from app.engine.stopping import StopMatcher
 from app.errors import ContextLengthExceeded, InputError, ModelLoadError
 

@@ -44,8 +44,7 @@ from app.engine.base import (
 )
 from app.engine.sampling import SamplerSettings
 from app.engine.stopping import StopMatcher
-from app.errors import RemoteBackendError
-from app.errors import RemoteRateLimited as RemoteRateLimited
+from app.errors import RemoteBackendError, RemoteRateLimited
 
 RemoteMode = Literal["completions", "chat"]
 TokenizerKind = Literal["llama-server", "llama-cpp-python", "estimate"]

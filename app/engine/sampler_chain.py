@@ -29,7 +29,7 @@ from typing import Any
 import llama_cpp
 from llama_cpp._internals import LlamaSampler
 
-from app.engine.sampling import SamplerSettings, SamplerStage, active_stages, stage_order
+from app.engine.sampling import SamplerSettings, SamplerStage, active_stages
 
 #: llama.cpp's "pick a random seed" value.
 RANDOM_SEED = 0xFFFFFFFF
@@ -39,8 +39,6 @@ MIN_KEEP = 1
 MIROSTAT_M = 100
 
 _StageAdder = Callable[[Any, SamplerSettings, "_ChainContext"], None]
-
-__all__ = ["active_stages", "build_sampler_chain", "stage_order", "token_biases"]
 
 
 class _ChainContext:

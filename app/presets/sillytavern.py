@@ -42,6 +42,7 @@ from app.presets.st_tables import KOBOLD_ONLY_KEYS, TEMPLATES, UNHONOURED, Prese
 __all__ = [
     "ImportReport",
     "LostSetting",
+    "active_sampler_key",
     "export_master",
     "export_sillytavern",
     "import_sillytavern",
@@ -155,14 +156,25 @@ def _unwrap(data: Any, source: str, name: str) -> tuple[dict[str, Any], str]:
             if not isinstance(inner_name, str) or not inner_name.strip():
                 raise PresetError(source, f"{wrapper}.name: expected a non-empty string")
             return inner, inner_name
-    if "textgenerationwebui_settings" in data or "kai_settings" in data:
-        kobold = data.get("main_api") in _KOBOLD_APIS and "kai_settings" in data
-        key = "kai_settings" if kobold else "textgenerationwebui_settings"
+    key = active_sampler_key(data)
+    if key is not None:
         section = data.get(key)
         if not isinstance(section, dict):
             raise PresetError(source, f"{key}: expected an object")
         return dict(section), name
     return data, name
+
+
+def active_sampler_key(data: Mapping[str, Any]) -> str | None:
+    """The key of ``settings.json``'s sampler settings for the API in use.
+
+    ``kai_settings`` when KoboldAI is the API in use and the file has them, else
+    ``textgenerationwebui_settings``; None for data that holds neither (not a settings file).
+    """
+    if "textgenerationwebui_settings" not in data and "kai_settings" not in data:
+        return None
+    kobold = data.get("main_api") in _KOBOLD_APIS and "kai_settings" in data
+    return "kai_settings" if kobold else "textgenerationwebui_settings"
 
 
 def _detect_kind(section: Mapping[str, Any], source: str) -> PresetKind:

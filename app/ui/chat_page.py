@@ -144,10 +144,12 @@ class ChatPage:
             "queue": False,
             "show_progress": "hidden",
         }
+        # "multiple": a message sent while a reply is written waits in the queue rather
+        # than being dropped (Gradio's default drops a trigger while its event is pending).
         for trigger in (conv.input_box.submit, conv.send.click):
             trigger(self.boundary.guard(stream.accept), **accept).then(
-                guard(stream.send), [pending, sel], **generate
-            ).then(**meter)
+                guard(stream.send), [pending, sel], trigger_mode="multiple", **generate
+            ).then(**meter, trigger_mode="always_last")
         conv.regenerate.click(guard(stream.regenerate), [sel], **generate).then(**meter)
         conv.continue_reply.click(guard(stream.continue_reply), [sel], **generate).then(**meter)
         conv.impersonate.click(guard(stream.impersonate), [sel], **generate)

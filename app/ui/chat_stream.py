@@ -10,7 +10,7 @@ While this page's reply is written, Send gives way to Stop.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +49,25 @@ class Action:
         if kind in ("edit", "delete", "branch", "earlier") and len(parts) == 2:
             return cls(kind, int(parts[1]))
         return None
+
+
+class Throttle:
+    """Lets an update through at most once every ``interval`` seconds (the first at once)."""
+
+    def __init__(
+        self, interval: float = _MIN_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+
+    def ready(self) -> bool:
+        """Whether an update may go out now (and if so, count it as sent)."""
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval:
+            return False
+        self._last = now
+        return True
 
 
 @dataclass(frozen=True)
@@ -169,13 +188,11 @@ class ChatStreaming:
             return
         conv = self.parts.conversation
         yield {**self.writing(), conv.status: status_html("Writing your next message…")}
-        last_push = 0.0
+        throttle = Throttle()
         for progress in self.service.impersonate(sel.chat_id):
-            now = time.monotonic()
             if progress.done:
                 yield {**self.idle(), conv.input_box: progress.text, conv.status: ""}
-            elif now - last_push >= _MIN_INTERVAL:
-                last_push = now
+            elif throttle.ready():
                 yield {conv.input_box: progress.text}
 
     def stop(self) -> None:
@@ -202,16 +219,14 @@ class ChatStreaming:
         prefix = _hide_from(hide) if hide is not None else ""
         if hide is not None:
             yield {live_html: prefix + self.screen.html.live(names, start, label="thinking…")}
-        last_push, final = 0.0, None
+        throttle, final = Throttle(), None
         try:
             for item in progress:
                 if item.done:
                     final = item
                     break
-                now = time.monotonic()
-                if now - last_push < _MIN_INTERVAL:
+                if not throttle.ready():
                     continue
-                last_push = now
                 live = self.screen.html.live(
                     names, item.text, user_text=user_text, label="writing…"
                 )

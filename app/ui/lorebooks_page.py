@@ -10,6 +10,7 @@ overwrite what the user had typed meanwhile, so "Save entry" stored the old text
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -337,7 +338,7 @@ def _choice(value: object, choices: list[tuple[str, int]]) -> int:
 
 
 def _number(value: object, default: int) -> int:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return int(value)
     return default
 
@@ -348,5 +349,5 @@ def _whole(value: object, default: int, field: str) -> int:
         return default
     try:
         return int(float(str(value)))
-    except ValueError:
+    except (ValueError, OverflowError):  # "x", "nan", "inf"
         raise InputError(field, f"not a number: {value!r}") from None

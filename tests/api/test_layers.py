@@ -3,24 +3,11 @@ and the engine's types, nothing else of Parlor's (issue 14, item 2)."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
+from tests.imports import app_imports
 from tests.paths import REPO_ROOT
 
 #: What ``app/api`` may import from ``app``.
 ALLOWED = ("app.api", "app.chat", "app.errors", "app.engine.base", "app.engine.sampling")
-
-
-def app_imports(path: Path) -> set[str]:
-    """The ``app.*`` modules ``path`` imports (at any level, TYPE_CHECKING included)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-    return {name for name in found if name == "app" or name.startswith("app.")}
 
 
 def test_the_api_imports_only_the_chat_layer_errors_and_engine_types() -> None:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +13,7 @@ from pydantic import ValidationError
 
 from app.api.errors import (
     HTTP_ERRORS,
-    GenerationFailed,
     QueueFull,
-    RequestTooLarge,
-    Unauthorized,
     error_response,
     validation_error,
 )
@@ -25,6 +21,7 @@ from app.api.gate import GenerationGate
 from app.api.grammar import grammar_for
 from app.api.protocol import ChatCompletionRequest, CompletionRequest, ResponseFormat
 from app.api.sse import ChatChunks, CompletionChunks, sse_stream
+from app.datalock import DataFolderInUse
 from app.engine.base import Finished, GenerationEvent, GenerationStats, TextDelta
 from app.engine.sampling import SamplerSettings
 from app.errors import (
@@ -38,7 +35,6 @@ from app.errors import (
     RemoteBackendError,
     RemoteRateLimited,
 )
-from app.settings import SettingsError
 from app.storage.db import StorageError
 
 USER = [{"role": "user", "content": "hi"}]
@@ -180,33 +176,10 @@ def test_error_bodies() -> None:
     assert json.loads(body.model_dump_json()) == {"error": body.error.model_dump()}
 
 
-@pytest.mark.parametrize(
-    ("error", "status", "kind"),
-    [
-        (InputError("temperature", "too hot"), 400, "invalid_request_error"),
-        (SettingsError("--port", "not a number"), 400, "invalid_request_error"),
-        (ContextLengthExceeded(9, 8), 400, "invalid_request_error"),
-        (Unauthorized(), 401, "invalid_request_error"),
-        (NotFound("character", "Nobody"), 404, "invalid_request_error"),
-        (RequestTooLarge(1024), 413, "invalid_request_error"),
-        (QueueFull(8), 429, "rate_limit_error"),
-        (ModelLoadError("m.gguf", "truncated"), 500, "model_error"),  # beats InputError
-        (StorageError(Path("parlor.db"), "locked"), 500, "server_error"),  # not listed
-        (GenerationFailed("dropped"), 502, "server_error"),
-        (RemoteBackendError("http://x/v1: refused"), 502, "remote_error"),
-        (RemoteRateLimited("http://x/v1: 429"), 429, "rate_limit_error"),  # beats its base
-        (ModelNotLoaded(), 503, "model_error"),
-    ],
-)
-def test_one_table_maps_errors_to_http(error: ParlorError, status: int, kind: str) -> None:
-    body = error_response(error)
-    assert (body.status_code, body.error.type) == (status, kind)
-    assert body.error.code == error.code
-
-
 def test_domain_errors_carry_no_http_status() -> None:
     domain = (ParlorError, InputError, NotFound, Busy, ModelNotLoaded, RemoteBackendError)
-    for cls in (*domain, RemoteRateLimited, ModelLoadError, ContextLengthExceeded, StorageError):
+    more = (RemoteRateLimited, ModelLoadError, ContextLengthExceeded, StorageError, DataFolderInUse)
+    for cls in (*domain, *more):
         assert not hasattr(cls, "status_code"), cls
         assert not hasattr(cls, "error_type"), cls
     assert ParlorError in HTTP_ERRORS

@@ -94,13 +94,17 @@ def st_data_folder(root: Path, reference: Path) -> Path:
     return user
 
 
-MIRELLE: dict[str, Any] = {
+#: The card text SillyTavern writes twice: at the top level (V1) and under ``data`` (V2).
+_MIRELLE_TEXT: dict[str, Any] = {
     "name": "Mirelle",
     "description": "Mirelle is a cartographer of sunken places.",
     "personality": "patient, dry-witted",
     "scenario": "{{user}} brought Mirelle a water-stained map.",
     "first_mes": "*Mirelle unrolls the map.* You found this where?",
     "mes_example": "",
+}
+MIRELLE: dict[str, Any] = {
+    **_MIRELLE_TEXT,
     "creatorcomment": "",
     "avatar": "none",
     "chat": "Mirelle - 2025-12-01@10h00m00s",
@@ -110,12 +114,7 @@ MIRELLE: dict[str, Any] = {
     "spec": "chara_card_v2",
     "spec_version": "2.0",
     "data": {
-        "name": "Mirelle",
-        "description": "Mirelle is a cartographer of sunken places.",
-        "personality": "patient, dry-witted",
-        "scenario": "{{user}} brought Mirelle a water-stained map.",
-        "first_mes": "*Mirelle unrolls the map.* You found this where?",
-        "mes_example": "",
+        **_MIRELLE_TEXT,
         "creator_notes": "",
         "system_prompt": "",
         "post_history_instructions": "",

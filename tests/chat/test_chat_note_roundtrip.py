@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.chat.imports import Importer
 from app.context import AppContext
 from app.engine.fake import FakeBackend
 from app.storage.repositories import ChatRepository
@@ -25,14 +24,7 @@ def _write_chat(folder: Path) -> Path:
 
 
 def _import(context: AppContext, path: Path) -> int:
-    importer = Importer(
-        context.library,
-        context.presets,
-        context.formats,
-        context.settings.data_dir / "templates",
-        context.chat_files.import_file,
-    )
-    result = importer.import_file(path)
+    result = context.services.importer.import_file(path)
     assert result.ok and result.kind == "chat", result.line()
     (chat,) = [c for c in ChatRepository(context.db).list_chats() if c.title == result.name]
     return chat.id

@@ -140,3 +140,13 @@ def test_start_falls_back_to_the_bundled_model_with_a_warning(
     warning = service.status().warning
     assert warning is not None and "broken.gguf" in warning and bundled.name in warning
     assert any("broken.gguf" in r.getMessage() for r in caplog.records)
+
+
+def test_the_settings_page_never_shows_a_secret(tmp_path: Path) -> None:
+    settings = Settings.load(
+        data_dir=tmp_path, api_key="sk-1", ui_password="hunter2", remote_api_key="rk-1"
+    )
+    models = ModelService(settings, ModelManager(load_options(settings)))
+    rows = {row.name: row.value for row in ConfigService(settings, models).rows()}
+    assert rows["api_key"] == rows["ui_password"] == rows["remote_api_key"] == "(set)"
+    assert not any(secret in " ".join(rows.values()) for secret in ("sk-1", "hunter2", "rk-1"))

@@ -12,7 +12,7 @@ from app.chat.turns import Progress
 from app.context import AppContext
 from app.engine.fake import FakeBackend
 from app.errors import InputError
-from app.storage.types import ChatSettings, Role
+from app.storage.types import Chat, ChatSettings, Role
 
 
 def character_id(context: AppContext, name: str = "Ysolde Marrow") -> int:
@@ -23,6 +23,14 @@ def last(iterator: Iterator[Progress]) -> Progress:
     items = list(iterator)
     assert items, "the stream yielded nothing"
     return items[-1]
+
+
+def chat_after(context: AppContext, fake: FakeBackend, question: str, reply: str) -> Chat:
+    """A new chat with Ysolde in which ``question`` was sent and ``reply`` came back."""
+    chat = context.chat.new_chat(character_id(context))
+    fake.enqueue([reply])
+    last(context.chat.send(chat.id, question))
+    return chat
 
 
 def shown(chat: ChatService, chat_id: int) -> list[tuple[str, str, int, int]]:
@@ -77,9 +85,10 @@ def test_stop_keeps_the_partial_reply_marked_stopped(
     fake.enqueue(["Once ", "upon ", "a ", "time"])
     stream = context.chat.send(chat.id, "Tell me a story")
     fake.chunk_gate.set()
-    progress = next(stream)
+    progress = next(stream)  # one chunk is out; the backend waits at the gate for the next
     fake.chunk_gate.clear()
-    threading.Timer(0.2, lambda: (context.chat.stop(), fake.chunk_gate.set())).start()  # type: ignore[union-attr]
+    context.chat.stop()  # the stop lands while the reply is under way …
+    fake.chunk_gate.set()  # … and the backend sees it before its next chunk
     done = last(stream)
     assert done.done and done.finish_reason == "aborted"
     assert done.text.startswith("Once") and done.text != "Once upon a time"
@@ -91,9 +100,7 @@ def test_stop_keeps_the_partial_reply_marked_stopped(
 def test_swipes_on_any_message_keep_their_own_continuations(
     context: AppContext, fake: FakeBackend
 ) -> None:
-    chat = context.chat.new_chat(character_id(context))
-    fake.enqueue(["Reply A"])
-    last(context.chat.send(chat.id, "Question one"))
+    chat = chat_after(context, fake, "Question one", "Reply A")
     fake.enqueue(["Reply A2"])
     last(context.chat.send(chat.id, "Question two"))
     path = context.stores.chats.active_path(chat.id)
@@ -123,10 +130,19 @@ def test_swipes_on_any_message_keep_their_own_continuations(
     assert "Question one" in swipe_prompt and "Question two" not in swipe_prompt
 
 
+def test_generating_a_swipe_off_the_shown_branch_is_refused(
+    context: AppContext, fake: FakeBackend
+) -> None:
+    chat = chat_after(context, fake, "Question one", "Reply A")
+    greeting, _, reply = context.stores.chats.active_path(chat.id)
+    assert context.chat.swipe(greeting.id, +1).shown is not None  # another greeting shown
+    with pytest.raises(InputError, match="no longer on the shown branch"):
+        context.chat.swipe(reply.id, +1)
+    assert len(fake.requests) == 1  # nothing was generated for the hidden reply
+
+
 def test_regenerate_continue_impersonate(context: AppContext, fake: FakeBackend) -> None:
-    chat = context.chat.new_chat(character_id(context))
-    fake.enqueue(["First"])
-    last(context.chat.send(chat.id, "Hi"))
+    chat = chat_after(context, fake, "Hi", "First")
     fake.enqueue(["Second"])
     last(context.chat.regenerate(chat.id))
     view = shown(context.chat, chat.id)
@@ -143,9 +159,7 @@ def test_regenerate_continue_impersonate(context: AppContext, fake: FakeBackend)
 
 
 def test_continue_needs_a_reply(context: AppContext, fake: FakeBackend) -> None:
-    chat = context.chat.new_chat(character_id(context))
-    fake.enqueue(["x"])
-    last(context.chat.send(chat.id, "Hi"))
+    chat = chat_after(context, fake, "Hi", "x")
     user = context.stores.chats.active_path(chat.id)[1]
     context.chat.delete(context.stores.chats.active_path(chat.id)[2].id)
     assert context.stores.chats.active_path(chat.id)[-1].id == user.id
@@ -154,9 +168,7 @@ def test_continue_needs_a_reply(context: AppContext, fake: FakeBackend) -> None:
 
 
 def test_edit_in_place_as_swipe_delete_and_branch(context: AppContext, fake: FakeBackend) -> None:
-    chat = context.chat.new_chat(character_id(context))
-    fake.enqueue(["Reply"])
-    last(context.chat.send(chat.id, "Hi"))
+    chat = chat_after(context, fake, "Hi", "Reply")
     user, reply = context.stores.chats.active_path(chat.id)[1:3]
     context.chat.edit(user.id, "Hello")
     assert context.stores.chats.get_message(user.id).content == "Hello"

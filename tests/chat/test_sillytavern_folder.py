@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.chat.imports import Importer, ImportResult
+from app.chat.imports import ImportResult
 from app.context import AppContext, build_context
 from app.engine.fake import FakeBackend
 from app.settings import Settings
@@ -15,19 +15,9 @@ from tests.chat.st_files import ADA, NOTE, st_data_folder
 from tests.paths import SILLYTAVERN
 
 
-def _importer(context: AppContext) -> Importer:
-    """The importer exactly as ``parlor import`` builds it."""
-    return Importer(
-        context.library,
-        context.presets,
-        context.formats,
-        context.settings.data_dir / "templates",
-        context.chat_files.import_file,
-    )
-
-
 def _import(context: AppContext, folder: Path) -> list[ImportResult]:
-    results = list(_importer(context).import_all([folder]))
+    importer = context.services.importer
+    results = [importer.import_file(path) for path in importer.files([folder])]
     assert [r.line() for r in results if not r.ok] == []
     return results
 
@@ -129,7 +119,7 @@ def test_a_different_template_of_the_same_name_is_kept_beside(
     changed = tmp_path / "Llama 3 Instruct.json"
     text = (folder / "instruct" / "Llama 3 Instruct.json").read_text("utf-8")
     changed.write_text(text.replace('"wrap": false', '"wrap": true'), "utf-8")
-    result = _importer(context).import_file(changed)
+    result = context.services.importer.import_file(changed)
     assert result.ok and result.name == "Llama 3 Instruct (2)"
     assert any("imported as 'Llama 3 Instruct (2)'" in line for line in result.report)
     original = context.formats.get("Llama 3 Instruct")
@@ -158,5 +148,5 @@ def test_a_lone_user_avatar_is_a_persona_not_a_broken_card(
     lone.mkdir(parents=True)
     avatar = lone / "user-default.png"
     avatar.write_bytes((folder / "User Avatars" / "user-default.png").read_bytes())
-    result = _importer(context).import_file(avatar)
+    result = context.services.importer.import_file(avatar)
     assert result.ok and (result.kind, result.name) == ("persona", "user-default")

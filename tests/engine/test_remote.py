@@ -16,9 +16,9 @@ import openai
 import pytest
 
 from app.engine.base import Finished, GenerationEvent, GenerationRequest, TextDelta
-from app.engine.remote import RemoteBackend, RemoteRateLimited, api_root
+from app.engine.remote import RemoteBackend, api_root
 from app.engine.sampling import SamplerSettings
-from app.errors import RemoteBackendError
+from app.errors import RemoteBackendError, RemoteRateLimited
 from tests.api.live import FixedModels, api_app, serve_in_thread
 from tests.servers import LLAMA_SERVER_KEY, free_port
 

@@ -14,14 +14,8 @@ import llama_cpp
 import numpy as np
 import pytest
 
-from app.engine.sampler_chain import (
-    RANDOM_SEED,
-    active_stages,
-    build_sampler_chain,
-    stage_order,
-    token_biases,
-)
-from app.engine.sampling import DEFAULT_ORDER, SamplerSettings
+from app.engine.sampler_chain import RANDOM_SEED, build_sampler_chain, token_biases
+from app.engine.sampling import DEFAULT_ORDER, SamplerSettings, active_stages, stage_order
 
 STORY = "<|im_start|>user\nWrite a story about a cat.<|im_end|>\n<|im_start|>assistant\n"
 CYCLE = "the cat sat on the mat,"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app.errors import ParlorError
 from app.storage import Database, StorageError, open_database
@@ -26,23 +25,52 @@ def test_sessions_do_not_expire_on_commit(db: Database) -> None:
     assert db.sessions.kw["expire_on_commit"] is False
 
 
+def _asks_for_the_write_lock(statement: str) -> bool:
+    """``BEGIN IMMEDIATE`` or a write: the statement cannot finish while another writer works."""
+    return statement.lstrip().upper().startswith(("BEGIN IMMEDIATE", "INSERT", "UPDATE", "DELETE"))
+
+
 def test_write_transaction_takes_the_write_lock_at_once(db: Database) -> None:
-    """A second writer waits for the first (BEGIN IMMEDIATE), instead of failing later."""
+    """A second writer waits for the first (BEGIN IMMEDIATE), instead of failing later.
+
+    The second writer reads, then writes, in one transaction.  The first commits only once
+    the second has asked for the write lock.  Taken at once, the second's read comes after
+    the first's commit; a deferred ``BEGIN`` would read the old title and then fail to write.
+    """
     chats = ChatRepository(db)
-    chat = chats.create_chat([])
+    chat = chats.create_chat([], title="before")
     order: list[str] = []
+    seen: list[str] = []
+    errors: list[Exception] = []
+    asking = threading.Event()
 
     def second_writer() -> None:
-        chats.rename(chat.id, "second")
-        order.append("second")
+        try:
+            with db.transaction() as session:
+                seen.append(chats.get_chat(chat.id, session=session).title)
+                chats.rename(chat.id, "second", session=session)
+            order.append("second")
+        except Exception as exc:  # reported by the assertions below
+            errors.append(exc)
 
-    with db.transaction() as session:
-        chats.rename(chat.id, "first", session=session)
-        thread = threading.Thread(target=second_writer)
-        thread.start()
-        time.sleep(0.3)
-        order.append("first")
-    thread.join(timeout=10)
+    def watch(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if threading.current_thread() is thread and _asks_for_the_write_lock(statement):
+            asking.set()
+
+    thread = threading.Thread(target=second_writer)
+    event.listen(db.engine, "before_cursor_execute", watch)
+    try:
+        with db.transaction() as session:
+            chats.rename(chat.id, "first", session=session)
+            thread.start()
+            assert asking.wait(10), "the second writer never asked for the write lock"
+            order.append("first")
+        thread.join(timeout=10)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", watch)
+    assert not thread.is_alive()
+    assert errors == []
+    assert seen == ["first"]  # its transaction began after the first one committed
     assert order == ["first", "second"]
     assert chats.get_chat(chat.id).title == "second"
 

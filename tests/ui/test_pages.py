@@ -204,8 +204,9 @@ def test_lorebook_entries_are_edited_added_and_deleted(ui: UiBundle, context: Ap
     assert entries[-1].data["uid"] == max(int(e.data["uid"]) for e in book.entries) + 1
     page.delete_entry(book_id, added[page.editor.entry]["value"])
     assert len(lorebooks.book(book_id).entries) == len(book.entries)
-    with pytest.raises(InputError):
-        entry_edit(dict.fromkeys(EDITOR_KEYS, None) | {"order": "x"})
+    for not_a_number in ("x", "nan", "1e400"):
+        with pytest.raises(InputError):
+            entry_edit(dict.fromkeys(EDITOR_KEYS, None) | {"order": not_a_number})
     bad = guarded(page.save_entry)(book_id, entry.id, *values[:9], 4, 150)
     assert "probability" in bad[page.actions.status]
 

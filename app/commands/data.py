@@ -1,54 +1,28 @@
-"""The ``parlor import / export / list / prompt`` subcommands (the CLI boundary).
-
-Each handler builds the application context from the settings, calls services and
-prints; errors are ``ParlorError`` and ``app.cli`` maps them to one line.  Each
-subcommand names the settings it uses (its ``settings`` default): only those get flags.
-"""
+"""``parlor import``, ``parlor export`` and ``parlor list``: items in and out of the data folder."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import TextIO
 
+from app.chat.chatfiles import safe_file_name
 from app.chat.imports import Importer, ImportResult
-from app.chat.transient import transient_chat, transient_history
-from app.context import AppContext, build_context
+from app.context import AppContext
 from app.datalock import running_server
 from app.engine.models import bundled_model_path, list_models
-from app.errors import InputError, NotFound
+from app.errors import InputError
 from app.presets.sillytavern import export_sillytavern
-from app.prompt.types import BuiltPrompt
-from app.settings import Settings
-from app.storage.types import ChatSettings, Role
 
 #: Settings flags of the commands that only read or write the data folder.
 DATA_SETTINGS = ("data_dir",)
-#: Settings flags of ``parlor prompt``: the data folder and loading the model.
-MODEL_SETTINGS = (
-    "data_dir",
-    "model",
-    "models_dir",
-    "n_ctx",
-    "n_gpu_layers",
-    "threads",
-    "n_batch",
-    "flash_attn",
-    "cache_type_k",
-    "cache_type_v",
-    "remote_url",
-    "remote_api_key",
-    "remote_model",
-)
-_UNSAFE_IN_FILE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``import``, ``export``, ``list`` and ``prompt``."""
+def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``import``, ``export`` and ``list``."""
     imp = commands.add_parser("import", help="Import cards, lorebooks, presets, templates, chats.")
     imp.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="Files or folders.")
     imp.add_argument("--character", help="Attach imported chats to this character.")
@@ -69,41 +43,6 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     lst = commands.add_parser("list", help="List characters, chats, presets, templates, models.")
     lst.add_argument("what", choices=["characters", "chats", "presets", "templates", "models"])
     lst.set_defaults(handler=run_list, needs_model=False, settings=(*DATA_SETTINGS, "models_dir"))
-    _add_prompt_command(commands)
-
-
-def _add_prompt_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    prm = commands.add_parser(
-        "prompt", help="Print the exact prompt of a stored chat's next reply, or of a new chat."
-    )
-    which = prm.add_mutually_exclusive_group(required=True)
-    which.add_argument("--chat", help="A stored chat (id or title): the prompt of its next reply.")
-    which.add_argument("--character", help="Character name or id: the prompt of a new chat.")
-    prm.add_argument(
-        "--message",
-        action="append",
-        default=[],
-        help="With --chat: the user's next message (not stored). With --character: a "
-        "message (repeatable; user and character take turns after the greeting).",
-    )
-    prm.add_argument(
-        "--speaker", help="With --chat: the character who replies (the chat's character)."
-    )
-    prm.add_argument("--format", help="With --character: prompt format (template) name.")
-    prm.add_argument("--preset", help="With --character: sampler preset name.")
-    prm.add_argument("--user", help="With --character: the user's name (default: the persona).")
-    prm.add_argument(
-        "--breakdown",
-        action="store_true",
-        help="Also print each part's tokens (story string, examples, World Info, "
-        "author's note, history …) to stderr.",
-    )
-    prm.set_defaults(handler=run_prompt, needs_model=True, settings=MODEL_SETTINGS)
-
-
-def open_context(settings: Settings, *, needs_model: bool) -> AppContext:
-    """The application context for a one-shot command."""
-    return build_context(settings, load_model=needs_model)
 
 
 # -- import ------------------------------------------------------------------------
@@ -115,13 +54,7 @@ def run_import(context: AppContext, args: argparse.Namespace) -> int:
     A server may run on the same data folder meanwhile: every item is stored in one
     SQLite transaction (WAL), so the two never see half an item.
     """
-    importer = Importer(
-        context.library,
-        context.presets,
-        context.formats,
-        context.settings.data_dir / "templates",
-        context.chat_files.import_file,
-    )
+    importer = context.services.importer
     files = importer.files(list(args.paths))
     if not files:
         raise InputError(" ".join(map(str, args.paths)), "nothing to import there")
@@ -146,8 +79,6 @@ def import_one(importer: Importer, path: Path, character: str | None) -> ImportR
     """Import one file; whatever goes wrong becomes that file's one-line error."""
     try:
         return importer.import_file(path, character=character)
-    except RecursionError:
-        return ImportResult(path, None, error=f"{path}: nested too deeply to read")
     except Exception as exc:  # one bad file never stops the others, nor prints a traceback
         return ImportResult(path, None, error=f"{path}: {_one_line(exc)}")
 
@@ -243,7 +174,7 @@ def export_target(output: str, file_name: str) -> Path:
     path = Path(output)
     if output.endswith(("/", os.sep)) or path.is_dir():
         path.mkdir(parents=True, exist_ok=True)
-        return path / (_UNSAFE_IN_FILE_NAME.sub("_", file_name).strip() or "export")
+        return path / safe_file_name(file_name, "export")
     return path
 
 
@@ -276,57 +207,3 @@ def run_list(context: AppContext, args: argparse.Namespace) -> int:
                 f"{model.path}\t{model.architecture}\t{model.quantization}\t{size:.0f} MiB{state}"
             )
     return 0
-
-
-# -- prompt ------------------------------------------------------------------------
-
-
-def run_prompt(context: AppContext, args: argparse.Namespace) -> int:
-    """The exact prompt to stdout; its token count (and breakdown) to stderr."""
-    prompt = _stored_chat_prompt(context, args) if args.chat else _new_chat_prompt(context, args)
-    sys.stdout.write(prompt.text)
-    sys.stdout.flush()
-    print(f"\n{prompt.n_tokens} tokens ({prompt.format_name})", file=sys.stderr)
-    if args.breakdown:
-        for part in context.chat.prompt_parts(prompt):
-            print(f"{part.tokens:>7}  {part.label}", file=sys.stderr)
-    return 0
-
-
-def _stored_chat_prompt(context: AppContext, args: argparse.Namespace) -> BuiltPrompt:
-    """The next reply's prompt in a stored chat, after ``--message`` (never stored)."""
-    for flag in ("format", "preset", "user"):
-        if getattr(args, flag):
-            raise InputError(f"--{flag}", "only for --character (a stored chat has its own)")
-    if len(args.message) > 1:
-        raise InputError("--message", "--chat takes one message: the user's next one")
-    chat = context.chat.find_chat(args.chat)
-    message = args.message[0] if args.message else None
-    return context.chat.prompt(chat.id, extra_user_message=message, speaker=args.speaker)
-
-
-def _new_chat_prompt(context: AppContext, args: argparse.Namespace) -> BuiltPrompt:
-    """A new chat with the character: the greeting, then the messages, taking turns."""
-    if args.speaker:
-        raise InputError("--speaker", "only for --chat (a new chat has one character)")
-    character = context.library.find(args.character)
-    card = context.library.card(character.id)
-    if args.format:
-        context.formats.get(args.format)
-    if args.preset:
-        context.presets.load(args.preset)
-    chat = transient_chat(character.id, ChatSettings(preset=args.preset, format=args.format))
-    user = args.user or _default_user(context)
-    turns = [(Role.ASSISTANT, card.name, card.first_mes)]
-    for index, text in enumerate(args.message, 1):
-        turns.append((Role.USER, user, text) if index % 2 else (Role.ASSISTANT, card.name, text))
-    history = transient_history(turns)
-    return context.chat.prompt_for(chat, history, user_name=args.user)
-
-
-def _default_user(context: AppContext) -> str:
-    persona = context.services.personas.default()
-    return persona.name if persona else "User"
-
-
-__all__ = ["NotFound", "add_commands", "open_context"]
