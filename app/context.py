@@ -151,9 +151,9 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
     return Services(
         chat=chat,
         chat_files=chat_files,
-        characters=CharacterService(db, stores, library),
+        characters=CharacterService(db, stores, library, importer),
         personas=PersonaService(db, stores),
-        lorebooks=LorebookService(db, stores, library),
+        lorebooks=LorebookService(db, stores, importer),
         presets=PresetService(parts.presets, parts.formats, importer),
         models=model_service,
         config=ConfigService(settings, model_service),

@@ -404,6 +404,18 @@ def test_export_into_a_folder_names_the_file_after_the_item(
     assert preset.code == 0 and json.loads((tmp_path / "Euryale.json").read_text())["temp"] == 1.17
 
 
+def test_the_characters_page_and_export_name_a_card_file_alike(
+    app: AppContext, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = 'Mira\'s "Best": v2.'
+    made = app.services.characters.create({"name": name, "first_mes": "Hi."})
+    page_name = app.services.characters.export(made.id, "png").file_name
+    done = parlor(capsys, "export", "character", name, "-o", f"{tmp_path / 'out'}/")
+    assert done.code == 0, done.err
+    files = [p.name for p in (tmp_path / "out").iterdir()]
+    assert files == [page_name] == ["Mira's _Best_ v2.png"]
+
+
 def test_export_to_a_path_that_cannot_be_written_is_one_line(
     app: AppContext, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -84,6 +84,12 @@ class ApiCharacterPrompts:
         )
         return CharacterTurn(context, self._runner.build(context))
 
+    def generation_request(
+        self, backend: Backend, turn: CharacterTurn, sampling: Sampling
+    ) -> GenerationRequest:
+        """The engine request for ``turn``, made as the UI's turns are."""
+        return self._runner.generation_request(backend, turn.context, turn.prompt, sampling)
+
 
 class ApiRequests:
     """Makes the engine request for each API chat and text completion (and tokenizes)."""
@@ -105,10 +111,7 @@ class ApiRequests:
         turn = self._characters.render_for_api(
             request.character, request.sampling.preset, request.messages
         )
-        context = turn.context
-        return self._builder.for_prompt(
-            backend, turn.prompt, context.request, context.preset, request.sampling
-        )
+        return self._characters.generation_request(backend, turn, request.sampling)
 
     def completion(self, backend: Backend, request: TextInput) -> GenerationRequest:
         """The request for a text completion on ``backend``."""

@@ -6,16 +6,17 @@ tags and the avatar together or not at all.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from app.cards.model import CharacterCard
+from app.chat.file_names import safe_file_name
+from app.chat.imports import Importer, ImportResult, ItemKind
 from app.chat.library import CardFormat, CharacterLibrary
 from app.chat.turns import Stores
-from app.errors import CardError, InputError
+from app.errors import InputError
 from app.storage.db import Database
 from app.storage.types import Character, CharacterSummary
 
@@ -24,6 +25,8 @@ CardFields = Mapping[str, Any]
 #: The largest card file the library imports (stated on the Characters page).
 MAX_CARD_BYTES: Final = 64 * 1024 * 1024
 CARD_FORMATS: Final[tuple[CardFormat, ...]] = ("png", "json", "charx")
+#: What the Characters page imports (a lorebook or a preset has its own page).
+CARD_KINDS: Final[tuple[ItemKind, ...]] = ("card",)
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,6 @@ class CardFile:
     data: bytes
 
 
-def safe_file_stem(name: str) -> str:
-    """``name`` with characters unsafe in file names replaced."""
-    return re.sub(r"[^\w .-]", "_", name).strip(" .") or "character"
-
-
 class CharacterService:
     """Characters for the library page: list, edit, trash, import and export."""
 
@@ -66,12 +64,14 @@ class CharacterService:
         db: Database,
         stores: Stores,
         library: CharacterLibrary,
+        importer: Importer,
         *,
         max_import_bytes: int = MAX_CARD_BYTES,
     ) -> None:
         self._db = db
         self._characters = stores.characters
         self._library = library
+        self._importer = importer
         self.max_import_bytes = max_import_bytes
 
     # -- reading -------------------------------------------------------------------------
@@ -141,19 +141,27 @@ class CharacterService:
         """Delete the character for good (its lorebook with it; its chats stay)."""
         self._characters.purge(character_id)
 
-    def import_card(self, path: Path, *, source_name: str | None = None) -> Character:
-        """Import a card file (PNG, JSON, CHARX, YAML) with its lorebook, all or nothing."""
-        name = source_name or path.name
+    def import_card(self, path: Path) -> ImportResult:
+        """Import a card file (PNG, JSON, CHARX, YAML) with its lorebook, all or nothing.
+
+        The importer of ``parlor import`` stores it: an identical card already there is
+        reported (with its id), not stored twice.  Errors come back in the result.
+        """
+        too_large = self._too_large(path)
+        if too_large is not None:
+            return ImportResult(path, "card", error=too_large)
+        return self._importer.import_file(path, only=CARD_KINDS, source_name=path.name)
+
+    def _too_large(self, path: Path) -> str | None:
+        """Why ``path`` is over the size limit (None when it is not, or cannot be read)."""
         try:
             size = path.stat().st_size
-        except OSError as exc:
-            raise InputError(name, f"cannot be read ({exc.strerror or exc})") from None
-        if size > self.max_import_bytes:
-            raise CardError(
-                name, f"is {size / 2**20:.0f} MB; cards up to {self.max_import_bytes >> 20} MB "
-                "can be imported",
-            )  # fmt: skip
-        return self._library.import_card(path, source_name=name)
+        except OSError:
+            return None  # the importer reports it
+        if size <= self.max_import_bytes:
+            return None
+        limit = self.max_import_bytes >> 20
+        return f"{path.name}: is {size / 2**20:.0f} MB; cards up to {limit} MB can be imported"
 
     def export(self, character_id: int, fmt: str) -> CardFile:
         """The character as a card file (lorebook edits included)."""
@@ -162,4 +170,4 @@ class CharacterService:
             raise InputError("export format", f"must be one of {', '.join(CARD_FORMATS)}")
         name = self._characters.get(character_id).name
         data = self._library.export_card(character_id, chosen)
-        return CardFile(f"{safe_file_stem(name)}.{chosen}", data)
+        return CardFile(f"{safe_file_name(name, 'character')}.{chosen}", data)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from app.chat.file_names import safe_file_name
 from app.chat.library import CharacterLibrary
 from app.chatfile import read_chat_file, write_chat_file
 from app.errors import ChatFileError, NotFound
 from app.storage.db import Database
 from app.storage.repositories import ChatRepository
 from app.storage.st_chats import export_st_chat, import_st_chat
-
-#: Characters no file name may hold on Windows, macOS or Linux.
-_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 
 
 class ChatFiles:
@@ -50,8 +47,3 @@ class ChatFiles:
         target = folder / f"{safe_file_name(chat.title, 'chat')} ({chat.id}).jsonl"
         write_chat_file(target, export_st_chat(self._db, chat.id))
         return target
-
-
-def safe_file_name(name: str, fallback: str) -> str:
-    """``name`` with every character a file name cannot hold replaced (``fallback`` if empty)."""
-    return _UNSAFE.sub("_", name).strip() or fallback

@@ -48,6 +48,17 @@ class Stored:
     lines: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class FormatPlan:
+    """What storing a format will do: the outcome, and what :meth:`FormatFiles.write` writes."""
+
+    stored: Stored
+    #: The templates to save (None: nothing changes).
+    saved: STImport | None = None
+    #: The file to write over (None: a new file).
+    path: Path | None = None
+
+
 def numbered(name: str, number: int) -> str:
     """``Name`` for 1, ``Name (2)`` for 2, …"""
     return name if number == 1 else f"{name} ({number})"
@@ -65,35 +76,44 @@ class FormatFiles:
 
     def store(self, parts: STImport) -> Stored:
         """Keep ``parts`` as a format under the naming policy; the registry serves it."""
+        plan = self.plan(parts)
+        self.write(plan)
+        return plan.stored
+
+    def plan(self, parts: STImport) -> FormatPlan:
+        """Where ``parts`` would go under the naming policy; nothing is written yet."""
         base = parts.name or "Imported format"
         for number in range(1, 10_000):
             name = numbered(base, number)
-            outcome = self._try(name, parts, first=number == 1)
-            if outcome is not None:
-                return outcome
+            plan = self._try(name, parts, first=number == 1)
+            if plan is not None:
+                return plan
         raise ParlorError(f"{parts.source}: too many formats named {base!r}")
 
-    def _try(self, name: str, parts: STImport, *, first: bool) -> Stored | None:
-        """Store ``parts`` as ``name`` if the policy allows; None: try the next number."""
+    def write(self, plan: FormatPlan) -> None:
+        """Carry out ``plan``: write its file and serve the format (nothing if unchanged)."""
+        if plan.saved is not None:
+            self._write(plan.stored.name, plan.saved, plan.path)
+
+    def _try(self, name: str, parts: STImport, *, first: bool) -> FormatPlan | None:
+        """The plan storing ``parts`` as ``name`` if the policy allows; None: try the next."""
         saved = self._index().get(name.lower())
         if saved is not None:
             path, old = saved
             if old.holds_all_of(parts):
-                return Stored(name, False, (f"already there: format {name!r}",))
+                return FormatPlan(Stored(name, False, (f"already there: format {name!r}",)))
             merged = old.merged(parts) if first else None
             if merged is None:
                 return None
-            self._write(name, merged, path)
-            return Stored(name, True, (f"added the {_kinds_of(parts, old)} to format {name!r}",))
+            note = f"added the {_kinds_of(parts, old)} to format {name!r}"
+            return FormatPlan(Stored(name, True, (note,)), merged, path)
         if self._formats.has(name):
             if not first or name.lower() == GGUF_FORMAT_NAME.lower():
                 return None
-            self._write(name, parts, None)
             note = f"replaces the bundled format {name!r} (removing the import restores it)"
-            return Stored(name, True, (note,))
-        self._write(name, parts, None)
+            return FormatPlan(Stored(name, True, (note,)), parts)
         renamed = f"a different format named {parts.name!r} exists; imported as {name!r}"
-        return Stored(name, True, () if first else (renamed,))
+        return FormatPlan(Stored(name, True, () if first else (renamed,)), parts)
 
     def _write(self, name: str, parts: STImport, path: Path | None) -> None:
         index = self._index()

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from sqlalchemy.orm import Session
+
 from app.cards import read_card, read_world_file
-from app.chat.format_files import FormatFiles, Stored
+from app.chat.format_files import FormatFiles, FormatPlan, Stored
 from app.chat.library import CharacterLibrary, PersonaImport
-from app.chat.preset_files import store_preset
+from app.chat.preset_files import PresetPlan, plan_preset, store_preset
 from app.chat.st_folder import (
     AVATARS,
     SETTINGS,
@@ -37,7 +39,7 @@ from app.chat.st_folder import (
     skip_reason,
     walk,
 )
-from app.chat.st_personas import STPersonas, personas_from_settings
+from app.chat.st_personas import STPersona, STPersonas, personas_from_settings
 from app.errors import InputError, ParlorError
 from app.presets.library import PresetLibrary
 from app.presets.model import Preset
@@ -68,6 +70,9 @@ class ImportResult:
     #: Why nothing was stored though nothing failed (a folder Parlor has no use for,
     #: an item that is already there).
     skipped: str | None = None
+    #: The id of the stored character, lorebook or persona (or of the identical one
+    #: already there), for a page to show it; None for kinds kept in files.
+    item_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -90,13 +95,14 @@ class _Done:
     name: str
     report: tuple[str, ...] = ()
     skipped: str | None = None
+    item_id: int | None = None
 
 
 class Importer:
     """Imports files of every supported kind into Parlor's stores.
 
     Built once, by the composition root (:mod:`app.context`): ``parlor import`` and the
-    Presets page use the same one.
+    Characters, Lorebooks and Presets pages use the same one.
     """
 
     def __init__(
@@ -133,11 +139,13 @@ class Importer:
         *,
         character: str | None = None,
         only: Collection[ItemKind] | None = None,
+        source_name: str | None = None,
     ) -> ImportResult:
         """Import one file; errors are returned, not raised.
 
         With ``only``, a file of any other kind is refused (a page that imports just
-        some kinds).
+        some kinds).  ``source_name`` is what a stored card remembers as its file (by
+        default the path; a page passes the uploaded file's own name).
         """
         skipped = skip_reason(path)
         if skipped is not None:
@@ -150,18 +158,20 @@ class Importer:
                 raise InputError(
                     path.name, f"is a {kind}, not a {wanted}; import it on its own page"
                 )
-            done = self._store(kind, path, character)
+            done = self._store(kind, path, character, source_name or str(path))
         except ParlorError as exc:
             return ImportResult(path, kind, error=str(exc))
         except OSError as exc:
             return ImportResult(path, kind, error=f"{path}: {exc.strerror or exc}")
         except RecursionError:
             return ImportResult(path, kind, error=f"{path}: JSON is nested too deeply")
-        return ImportResult(path, kind, done.name, report=done.report, skipped=done.skipped)
+        return ImportResult(
+            path, kind, done.name, report=done.report, skipped=done.skipped, item_id=done.item_id
+        )
 
-    def _store(self, kind: ItemKind, path: Path, character: str | None) -> _Done:
+    def _store(self, kind: ItemKind, path: Path, character: str | None, source_name: str) -> _Done:
         if kind == "card":
-            return self._card(path)
+            return self._card(path, source_name)
         if kind == "lorebook":
             return self._world(path)
         if kind == "preset":
@@ -177,19 +187,23 @@ class Importer:
 
     # -- one method per kind ---------------------------------------------------------
 
-    def _card(self, path: Path) -> _Done:
-        card = read_card(path, source_name=str(path))
+    def _card(self, path: Path, source_name: str) -> _Done:
+        card = read_card(path, source_name=source_name)
         existing = self._library.identical(card)
         if existing is not None:
-            return _Done(existing.name, skipped=f"already there: character {existing.name!r}")
-        return _Done(self._library.store_card(card).name)
+            note = f"already there: character {existing.name!r}"
+            return _Done(existing.name, skipped=note, item_id=existing.id)
+        stored = self._library.store_card(card)
+        return _Done(stored.name, item_id=stored.id)
 
     def _world(self, path: Path) -> _Done:
         world = read_world_file(path)
         existing = self._library.identical_world(world)
         if existing is not None:
-            return _Done(existing.name, skipped=f"already there: lorebook {existing.name!r}")
-        return _Done(self._library.store_world(world).name)
+            note = f"already there: lorebook {existing.name!r}"
+            return _Done(existing.name, skipped=note, item_id=existing.id)
+        stored = self._library.store_world(world)
+        return _Done(stored.name, item_id=stored.id)
 
     def _template(self, path: Path) -> _Done:
         parts = import_st_file(path)
@@ -211,37 +225,65 @@ class Importer:
         )
         stored, created = self._library.import_persona(persona)
         lines = (*spec.report,) if spec else ()
-        if not created:
-            return _Done(stored.name, lines, f"already there: persona {stored.name!r}")
-        return _Done(stored.name, lines)
+        skipped = None if created else f"already there: persona {stored.name!r}"
+        return _Done(stored.name, lines, skipped, stored.id)
 
     def _settings(self, path: Path) -> _Done:
-        """The active setup of ``settings.json``; everything is read before anything is stored."""
+        """The active setup of ``settings.json``, all or nothing.
+
+        Everything is read and every name chosen before anything is stored; the files
+        (format, preset) are written last, inside the transaction that stores the
+        personas and the defaults, so a failure anywhere leaves none of them behind.
+        (The transaction holds SQLite's write lock from its start: only an I/O error at
+        the commit itself could still part the files from the database.)
+        """
         data = read_settings(path)
         parts = import_st_data(data, source=str(path))
         preset, report = selected_preset(data, path)
         personas = persona_imports(data, path.parent / AVATARS)
-        fmt = self._formats.store(parts)
-        lines = [*parts.report, *fmt.lines]
-        preset_name = None
+        fmt = self._formats.plan(parts)
+        chosen: PresetPlan | None = None
+        lines = [*parts.report, *fmt.stored.lines]
         if preset is not None and report is not None:
-            stored = store_preset(self._presets, preset)
-            preset_name = stored.name
-            notes = (*report.lines(), *stored.lines)
-            lines += [f"preset {stored.name!r}: {line}" for line in notes]
+            chosen = plan_preset(self._presets, preset)
+            notes = (*report.lines(), *chosen.stored.lines)
+            lines += [f"preset {chosen.stored.name!r}: {line}" for line in notes]
         with self._library.db.transaction() as session:
-            for persona, spec in personas:
-                stored_persona, created = self._library.import_persona(persona, session=session)
-                state = "imported" if created else "already there"
-                default = " (the default)" if persona.default else ""
-                lines += [f"persona {stored_persona.name!r}: {state}{default}", *spec.report]
-            self._preferences.set_default_format(fmt.name, session=session)
-            if preset_name is not None:
-                self._preferences.set_default_preset(preset_name, session=session)
-        defaults = f"default format {fmt.name!r}" + (
+            lines += self._setup_personas(personas, session)
+            self._preferences.set_default_format(fmt.stored.name, session=session)
+            if chosen is not None:
+                self._preferences.set_default_preset(chosen.stored.name, session=session)
+            self._write_setup(fmt, chosen)
+        preset_name = chosen.stored.name if chosen is not None else None
+        defaults = f"default format {fmt.stored.name!r}" + (
             f", default preset {preset_name!r}" if preset_name else ""
         )
-        return _Done(fmt.name, (*lines, defaults))
+        return _Done(fmt.stored.name, (*lines, defaults))
+
+    def _setup_personas(
+        self, personas: list[tuple[PersonaImport, STPersona]], session: Session
+    ) -> list[str]:
+        """Store the personas of ``settings.json`` in ``session``; their report lines."""
+        lines: list[str] = []
+        for persona, spec in personas:
+            stored, created = self._library.import_persona(persona, session=session)
+            state = "imported" if created else "already there"
+            default = " (the default)" if persona.default else ""
+            lines += [f"persona {stored.name!r}: {state}{default}", *spec.report]
+        return lines
+
+    def _write_setup(self, fmt: FormatPlan, preset: PresetPlan | None) -> None:
+        """Write the preset (always a new file), then the format.
+
+        A failed format write removes the preset file again.
+        """
+        written = self._presets.save(preset.save) if preset and preset.save else None
+        try:
+            self._formats.write(fmt)
+        except BaseException:
+            if written is not None:
+                written.unlink(missing_ok=True)
+            raise
 
     def _settings_of(self, path: Path) -> STPersonas | None:
         if path not in self._settings_cache:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from app.cards import CharacterCard, WorldInfo, read_card, read_world_file
+from app.cards import CharacterCard, WorldInfo, read_card
 from app.cards.write import write_charx, write_json, write_png
 from app.chat.turns import Stores
 from app.errors import NotFound, ParlorError
@@ -119,10 +119,6 @@ class CharacterLibrary:
             description_position=persona.position,
             session=session,
         )
-
-    def import_world(self, path: Path) -> Lorebook:
-        """Read a SillyTavern World Info file into the lorebook store."""
-        return self.store_world(read_world_file(path))
 
     def store_world(self, world: WorldInfo) -> Lorebook:
         """Store a World Info file that has been read as a standalone lorebook."""

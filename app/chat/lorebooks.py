@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from app.chat.library import CharacterLibrary
+from app.chat.imports import Importer, ImportResult, ItemKind
 from app.chat.turns import Stores
 from app.errors import InputError, NotFound
 from app.storage.db import Database
 from app.storage.types import JSONDict, Lorebook, LorebookEntry
 
+#: What the Lorebooks page imports (a card with its book goes to the Characters page).
+BOOK_KINDS: Final[tuple[ItemKind, ...]] = ("lorebook",)
 #: SillyTavern's defaults for a new entry (``uid`` is added when it is stored).
 NEW_ENTRY: Final[JSONDict] = {
     "key": [], "keysecondary": [], "comment": "New entry", "content": "", "constant": False,
@@ -84,10 +86,10 @@ class BookSummary:
 class LorebookService:
     """Lists, imports and edits lorebooks; every edit is one transaction."""
 
-    def __init__(self, db: Database, stores: Stores, library: CharacterLibrary) -> None:
+    def __init__(self, db: Database, stores: Stores, importer: Importer) -> None:
         self._db = db
         self._stores = stores
-        self._library = library
+        self._importer = importer
 
     def books(self) -> list[BookSummary]:
         """Every lorebook by name, with the character it belongs to."""
@@ -101,9 +103,13 @@ class LorebookService:
         """One book with its entries (``NotFound`` if it is gone)."""
         return self._stores.lorebooks.get(book_id)
 
-    def import_world(self, path: Path) -> Lorebook:
-        """Import a SillyTavern World Info file as a new book."""
-        return self._library.import_world(path)
+    def import_world(self, path: Path) -> ImportResult:
+        """Import a SillyTavern World Info file as a new book (errors in the result).
+
+        The importer of ``parlor import`` stores it: an identical book already there is
+        reported (with its id), not stored twice.
+        """
+        return self._importer.import_file(path, only=BOOK_KINDS)
 
     def add_entry(self, book_id: int) -> LorebookEntry:
         """Append a new entry (with the next free ``uid``) to the book."""

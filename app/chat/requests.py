@@ -11,7 +11,7 @@ strings and grammar) arrives as a plain :class:`Sampling`; a UI turn sets nothin
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -114,17 +114,19 @@ class RequestBuilder:
         request: PromptRequest,
         preset: Preset,
         sampling: Sampling = NO_SAMPLING,
+        *,
+        substitute: Callable[[str], str] = str,
     ) -> GenerationRequest:
         """A chat turn: the prompt the chat layer built, sampled with ``preset``.
 
         ``sampling.preset`` is not looked up here: the turn's preset already is ``preset``.
+        ``substitute`` fills in macros in the card text a chat-completions server gets.
         """
         stops = (*prompt.stop, *preset.stop)
         base = _Base(preset.to_sampler_settings(), stops, request.max_new_tokens)
         tokens = self.tokenize_prompt(backend, prompt.text)
-        return self._finish(
-            backend.info, tokens, base, sampling, prompt.text, chat_messages(request)
-        )
+        messages = chat_messages(request, substitute)
+        return self._finish(backend.info, tokens, base, sampling, prompt.text, messages)
 
     def for_messages(
         self, backend: Backend, messages: Sequence[ApiMessage], sampling: Sampling
@@ -258,11 +260,16 @@ def check_token_ids(info: ModelInfo, tokens: Sequence[int], source: str) -> None
             raise InputError(source, f"token id {token} is not in the model's vocabulary ({known})")
 
 
-def chat_messages(request: PromptRequest) -> tuple[tuple[str, str], ...]:
-    """A chat turn for chat-completions servers: the card as system, then the turns."""
+def chat_messages(
+    request: PromptRequest, substitute: Callable[[str], str] = str
+) -> tuple[tuple[str, str], ...]:
+    """A chat turn for chat-completions servers: the card as system, then the turns.
+
+    ``substitute`` fills in ``{{char}}``, ``{{user}}`` and the other macros of the card.
+    """
     card = request.character
     system = "\n\n".join(
-        part
+        substitute(part)
         for part in (
             card.system_prompt,
             card.description,

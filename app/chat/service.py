@@ -1,4 +1,7 @@
-"""The chat service: send, swipe, regenerate, continue, impersonate, edit, branch.
+"""The chat service: chats and their messages, and every reply written for them.
+
+Opening, listing, searching, renaming, trashing and configuring chats; send, swipe,
+regenerate, continue, impersonate, edit, branch and delete.
 
 The only place that orchestrates: UI, API and CLI call it; it calls storage, the prompt
 builder, presets and the engine (through :class:`~app.chat.turns.TurnRunner`).
@@ -9,14 +12,20 @@ whole chat.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 from app.cards.model import CharacterCard
 from app.chat.turns import Progress, TurnRunner
+from app.chat.views import (
+    DEFAULT_USER_NAME,
+    ChatView,
+    ContextUse,
+    Participant,
+    SettingChoices,
+    ShownMessage,
+    SwipeResult,
+)
 from app.errors import InputError, NotFound
 from app.prompt.itemize import PromptPart, itemize
 from app.prompt.types import BuiltPrompt, GenerationType
@@ -32,73 +41,6 @@ from app.storage.types import (
 )
 
 Persist = Callable[[Progress], Message | None]
-#: The user's name in a chat with no persona at all.
-DEFAULT_USER_NAME = "User"
-
-
-@dataclass(frozen=True)
-class ShownMessage:
-    """A message on the active path, with its swipe position among its siblings."""
-
-    message: Message
-    swipe_index: int
-    swipe_count: int
-
-
-@dataclass(frozen=True)
-class Participant:
-    """Someone in a chat: a character or the user's persona, and their avatar's stamp.
-
-    ``avatar_stamp`` changes whenever the avatar does (None: no avatar), so a UI can
-    cache thumbnails and fetch the image (:meth:`ChatService.avatar`) only when needed.
-    """
-
-    kind: Literal["character", "persona"]
-    id: int | None
-    name: str
-    avatar_stamp: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ChatView:
-    """A chat as the UI shows it: the active path from the first message down."""
-
-    chat: Chat
-    character_name: str
-    messages: list[ShownMessage]
-    character: Participant | None = None
-    user: Participant | None = None
-    #: Chat settings that no longer resolve and fall back to defaults (shown to the user).
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SettingChoices:
-    """What a chat's settings can be set to: preset, format and persona names."""
-
-    presets: list[str]
-    formats: list[str]
-    #: ``(name, id)`` of every persona.
-    personas: list[tuple[str, int]]
-
-
-@dataclass(frozen=True)
-class ContextUse:
-    """How much of the model's context the next reply's prompt takes."""
-
-    prompt_tokens: int
-    n_ctx: int
-
-
-@dataclass(frozen=True)
-class SwipeResult:
-    """What a swipe did: showed a stored alternative, started a new one, or nothing.
-
-    ``replies`` streams the new alternative (the service stores it when it is done).
-    """
-
-    shown: Message | None = None
-    replies: Iterator[Progress] | None = None
 
 
 class ChatService:
@@ -497,16 +439,3 @@ class ChatService:
     def _speaker(self, chat_id: int) -> str:
         chat = self._stores.chats.get_chat(chat_id)
         return self._stores.characters.get(chat.character_ids[0]).name
-
-
-_MACRO = re.compile(r"\{\{\s*(char|user)\s*\}\}|<(BOT|USER)>", re.IGNORECASE)
-
-
-def display_text(text: str, *, char: str, user: str) -> str:
-    """``{{char}}``/``{{user}}`` (and legacy ``<BOT>``/``<USER>``) filled in for display."""
-
-    def fill(match: re.Match[str]) -> str:
-        word = (match.group(1) or match.group(2)).lower()
-        return char if word in ("char", "bot") else user
-
-    return _MACRO.sub(fill, text)

@@ -27,6 +27,6 @@ class Services:
     presets: PresetService
     models: ModelService
     config: ConfigService
-    #: Files of every kind, as ``parlor import`` takes them (the Presets page imports
-    #: through :attr:`presets`, which holds this same importer).
+    #: Files of every kind, as ``parlor import`` takes them (the Characters, Lorebooks
+    #: and Presets pages import through their services, which hold this same importer).
     importer: Importer

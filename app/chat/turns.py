@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from app.cards.model import CharacterCard
 from app.chat.convert import character_info, chat_history, lore_entries, model_info, persona_info
-from app.chat.requests import RequestBuilder
+from app.chat.requests import NO_SAMPLING, RequestBuilder, Sampling
 from app.chat.trimming import ChunkedTrim
 from app.engine.base import Backend, Finished, FinishReason, GenerationRequest, TextDelta
 from app.engine.manager import ModelManager
@@ -209,10 +209,23 @@ class TurnRunner:
         """Expand macros in user input as SillyTavern does when it is sent."""
         return self._builder.substitute(text, context.request)
 
+    def generation_request(
+        self,
+        backend: Backend,
+        context: TurnContext,
+        prompt: BuiltPrompt,
+        sampling: Sampling = NO_SAMPLING,
+    ) -> GenerationRequest:
+        """The engine request for ``prompt`` (macros of the card filled in for chat mode)."""
+        return self._requests.for_prompt(
+            backend, prompt, context.request, context.preset, sampling,
+            substitute=lambda text: self.substitute(text, context),
+        )  # fmt: skip
+
     def stream(self, context: TurnContext, prompt: BuiltPrompt) -> Iterator[Progress]:
         """Generate for ``prompt``, yielding throttled progress and one final ``done``."""
         backend = self._models.current()
-        request = self._requests.for_prompt(backend, prompt, context.request, context.preset)
+        request = self.generation_request(backend, context, prompt)
         with self._running_lock:
             self._running.add(request.cancel)
         try:

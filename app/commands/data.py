@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from app.chat.chatfiles import safe_file_name
+from app.chat.file_names import safe_file_name
 from app.chat.imports import Importer, ImportResult
 from app.context import AppContext
 from app.datalock import running_server
@@ -158,8 +158,8 @@ def _export(context: AppContext, args: argparse.Namespace) -> list[Path]:
         return context.chat_files.export_character(character.id, Path(args.output))
     if args.what == "character":
         character = context.library.find(args.name)
-        data = context.library.export_card(character.id, args.format)
-        target = export_target(args.output, f"{character.name}.{args.format}")
+        card = context.services.characters.export(character.id, args.format)
+        data, target = card.data, export_target(args.output, card.file_name)
     else:
         preset = context.presets.load(args.name)
         text = json.dumps(export_sillytavern(preset), indent=4, ensure_ascii=False) + "\n"

@@ -12,6 +12,7 @@ import gradio as gr
 from app.chat.services import Services
 from app.settings import Settings
 from app.ui.assets import CSS, PAGE_JS
+from app.ui.avatar_cache import AvatarCache
 from app.ui.chat_page import ChatPage
 from app.ui.library_page import LibraryPage
 from app.ui.lorebooks_page import LorebooksPage
@@ -20,7 +21,7 @@ from app.ui.personas_page import PersonasPage
 from app.ui.presets_page import PresetsPage
 from app.ui.render import ChatHtml, MarkdownRenderer
 from app.ui.settings_page import SettingsPage
-from app.ui.state import Selection, Thumbnails
+from app.ui.state import Selection
 from app.ui.uploads import UploadGuard
 
 
@@ -63,12 +64,12 @@ class UiSources(Protocol):
 
 def build_pages(sources: UiSources, uploads: UploadGuard) -> Pages:
     """The page objects (their components are made by :func:`build_ui`)."""
-    thumbnails = Thumbnails()
+    avatars = AvatarCache()
     services = sources.services
     renderer = MarkdownRenderer(remote_images=sources.settings.allow_remote_images)
     return Pages(
-        chat=ChatPage(services.chat, services.chat_files, ChatHtml(renderer), thumbnails, uploads),
-        library=LibraryPage(services.characters, thumbnails, uploads),
+        chat=ChatPage(services.chat, services.chat_files, ChatHtml(renderer), avatars, uploads),
+        library=LibraryPage(services.characters, avatars, uploads),
         personas=PersonasPage(services.personas, uploads),
         lorebooks=LorebooksPage(services.lorebooks, uploads),
         presets=PresetsPage(services.presets, uploads),

@@ -14,13 +14,14 @@ from typing import Any
 import gradio as gr
 
 from app.chat.chatfiles import ChatFiles
+from app.chat.imports import ImportResult
 from app.chat.service import ChatService
 from app.errors import ParlorError
 from app.storage.types import AuthorNoteSettings, ChatSettings
 from app.ui.chat_screen import AUTO, ChatScreen, Focus, Updates
 from app.ui.render import prompt_parts_html, status_html, text_list_html
 from app.ui.state import Selection
-from app.ui.uploads import UploadGuard
+from app.ui.uploads import UploadGuard, import_uploads, report_lines
 
 
 class ChatNavigation:
@@ -194,17 +195,14 @@ class ChatNavigation:
             return {}
         if sel.character_id is None:
             return self.screen.status("Pick a character first.", error=True)
-        lines, last = [], None
-        for path in self.uploads.paths(files):
-            try:
-                title = self.chat_files.import_file(path, str(sel.character_id))
-            except ParlorError as exc:
-                lines.append(f"failed: {exc}")
-                continue
-            lines.append(f"imported “{title}” from {path.name}")
-            last = title
-        updates = self.screen.show(sel, sel, status=f"Imported “{last}”." if last else "")
-        updates[report] = text_list_html(lines, title="Chat import")
+        character = str(sel.character_id)
+        results = import_uploads(
+            self.uploads, files,
+            lambda path: ImportResult(path, "chat", self.chat_files.import_file(path, character)),
+        )  # fmt: skip
+        titles = [r.name for r in results if r.ok]
+        updates = self.screen.show(sel, sel, status=f"Imported “{titles[-1]}”." if titles else "")
+        updates[report] = text_list_html(report_lines(results), title="Chat import")
         updates[self.parts.sidebar.import_files] = None
         return updates
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import gradio as gr
 
-from app.chat.service import ChatService, ChatView, Participant
+from app.chat.service import ChatService
+from app.chat.views import ChatView, Participant
 from app.errors import ModelNotLoaded, NotFound, ParlorError
 from app.storage.types import Chat
 from app.ui.chat_parts import ChatParts

@@ -175,12 +175,13 @@ class ChatStreaming:
             return
         view = self.service.view(sel.chat_id)
         last = view.messages[-1].message if view.messages else None
-        if last is None or last.role == Role.USER:
-            raise InputError("continue", "there is no reply to continue")
-        names = self.screen.names(view)
+        reply = last if last is not None and last.role != Role.USER else None
         yield self.writing()
-        progress = self.service.continue_reply(sel.chat_id)
-        yield from self._stream(progress, sel, names, hide=last.id, start=last.content)
+        progress = self.service.continue_reply(sel.chat_id)  # refuses when there is no reply
+        yield from self._stream(
+            progress, sel, self.screen.names(view),
+            hide=reply.id if reply else None, start=reply.content if reply else "",
+        )  # fmt: skip
 
     def impersonate(self, sel: Selection) -> Iterator[Updates]:
         """Write the user's next message into the input box (nothing is stored)."""

@@ -3,16 +3,13 @@
 The browser never gets an avatar at full size: a card's PNG can hold a 60-megapixel
 image, and decoding, re-encoding and sending that on every click is what made large
 cards crawl.  The editor shows a preview at most :data:`PREVIEW_PX` wide, decoded once
-per avatar version and kept in :class:`AvatarPreviews`.
+per avatar version and kept in :class:`app.ui.avatar_cache.AvatarCache`.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-from collections import OrderedDict
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -39,7 +36,7 @@ def image_to_png(path: str | Path) -> bytes:
     return buffer.getvalue()
 
 
-def _decoded(avatar: bytes | None) -> Image.Image | None:
+def decoded_avatar(avatar: bytes | None) -> Image.Image | None:
     """Stored avatar bytes decoded (None when absent or unreadable)."""
     if not avatar:
         return None
@@ -53,57 +50,21 @@ def _decoded(avatar: bytes | None) -> Image.Image | None:
 
 def avatar_preview(avatar: bytes | None, size: int = PREVIEW_PX) -> Image.Image | None:
     """The avatar scaled down to fit ``size`` pixels (None when absent or unreadable)."""
-    image = _decoded(avatar)
+    image = decoded_avatar(avatar)
     if image is None:
         return None
     image.thumbnail((size, size), reducing_gap=2.0)
     return image.convert("RGBA")
 
 
-def png_bytes(image: Image.Image) -> bytes:
-    """``image`` encoded as PNG."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def avatar_data_url(image: bytes | None, size: int = AVATAR_PX) -> str:
-    """A small square PNG thumbnail as a ``data:`` URL ("" when there is no usable image)."""
-    decoded = _decoded(image)
-    if decoded is None:
+def square_data_url(image: Image.Image | None, size: int = AVATAR_PX) -> str:
+    """``image`` cut square and scaled to ``size`` as a PNG ``data:`` URL ("" for None)."""
+    if image is None:
         return ""
-    side = min(decoded.size)
-    left = (decoded.width - side) // 2
-    square = decoded.resize(
-        (size, size), box=(left, 0, left + side, side), reducing_gap=2.0
-    ).convert("RGBA")
+    side = min(image.size)
+    left = (image.width - side) // 2
+    box = (left, 0, left + side, side)
+    square = image.resize((size, size), box=box, reducing_gap=2.0).convert("RGBA")
     buffer = io.BytesIO()
     square.save(buffer, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-PreviewKey = tuple[str, int, datetime]
-
-
-class AvatarPreviews:
-    """Avatar previews kept per owner and modification time (the most recent ``limit``)."""
-
-    def __init__(self, limit: int = 32) -> None:
-        self._cache: OrderedDict[PreviewKey, Image.Image | None] = OrderedDict()
-        self._limit = limit
-
-    def get(self, key: PreviewKey, load: Callable[[], bytes | None]) -> Image.Image | None:
-        """The preview of ``key`` (``load`` reads the stored avatar when it is not cached)."""
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        preview = avatar_preview(load())
-        self._cache[key] = preview
-        while len(self._cache) > self._limit:
-            self._cache.popitem(last=False)
-        return preview
-
-    def png(self, key: PreviewKey, load: Callable[[], bytes | None]) -> bytes | None:
-        """The preview of ``key`` as PNG bytes (a cheap source for thumbnails)."""
-        preview = self.get(key, load)
-        return png_bytes(preview) if preview is not None else None

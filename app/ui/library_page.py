@@ -21,11 +21,12 @@ from app.chat.characters import CharacterFilter, CharacterService
 from app.errors import InputError, ParlorError
 from app.storage.types import CharacterSummary
 from app.ui.assets import GRID_JS
+from app.ui.avatar_cache import AvatarCache
 from app.ui.boundary import Boundary
-from app.ui.images import AvatarPreviews, image_to_png
+from app.ui.images import image_to_png
 from app.ui.render import status_html, text_list_html
-from app.ui.state import Thumbnails, page_queue
-from app.ui.uploads import UploadGuard
+from app.ui.state import page_queue
+from app.ui.uploads import UploadGuard, import_uploads, report_lines
 
 Updates = dict[Any, Any]
 #: A line holding only this separates greetings in one text box.
@@ -284,11 +285,10 @@ class LibraryPage:
     boundary: Boundary
 
     def __init__(
-        self, characters: CharacterService, thumbnails: Thumbnails, uploads: UploadGuard
+        self, characters: CharacterService, avatars: AvatarCache, uploads: UploadGuard
     ) -> None:
         self.characters = characters
-        self.thumbnails = thumbnails
-        self.previews = AvatarPreviews()
+        self.avatars = avatars
         self.uploads = uploads
 
     # -- layout --------------------------------------------------------------------------
@@ -383,11 +383,10 @@ class LibraryPage:
         )
 
     def _thumbnail(self, summary: CharacterSummary) -> str:
-        """The tile's thumbnail, made from the (cached) preview rather than the full image."""
-        key = ("character", summary.id, summary.modified_at)
-        return self.thumbnails.get(
+        """The tile's thumbnail (made from the cached preview when there is one)."""
+        return self.avatars.get(
             "character", summary.id, summary.modified_at,
-            lambda: self.previews.png(key, lambda: self.characters.avatar(summary.id)),
+            lambda: self.characters.avatar(summary.id),
         )  # fmt: skip
 
     def filter(self, query: str, tags: list[str] | None, selected: int | None) -> Updates:
@@ -427,8 +426,8 @@ class LibraryPage:
         card = self.characters.card(character_id)
         stamp = self.characters.summary(character_id).modified_at
         updates.update(editor_values(editor, card))
-        updates[editor.avatar] = self.previews.get(
-            ("character", character_id, stamp), lambda: card.avatar
+        updates[editor.avatar] = self.avatars.preview(
+            "character", character_id, stamp, lambda: card.avatar
         )
         updates[editor.title] = f"<h3>{html.escape(card.name)}</h3>"
         return updates
@@ -465,27 +464,19 @@ class LibraryPage:
         tags: list[str] | None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's documented pattern
     ) -> Updates:
-        """Import every dropped or picked file; one line per file, errors included."""
-        items = list(files or [])
-        lines: list[str] = []
-        last: int | None = None
-        for number, item in enumerate(items, 1):
-            shown = Path(str(getattr(item, "name", item))).name
-            progress((number - 1) / len(items), desc=f"Importing {shown} ({number}/{len(items)})")
-            try:
-                path = self.uploads.path(item)
-                character = self.characters.import_card(path, source_name=path.name)
-            except ParlorError as exc:
-                lines.append(f"✗ {exc}")
-                continue
-            last = character.id
-            lines.append(f"✓ {path.name}: imported {character.name}")
+        """Import every dropped or picked file; one line per file, errors included.
+
+        The last card imported (or found already there) is opened in the editor.
+        """
+        results = import_uploads(self.uploads, files, self.characters.import_card, progress)
+        ids = [r.item_id for r in results if r.ok and r.item_id is not None]
+        last = ids[-1] if ids else None
         updates = (
             self.show(last, query, tags)
             if last is not None
             else {self.listing.grid: self.grid_html(query, tags, None)}
         )
-        updates[self.listing.import_report] = text_list_html(lines, title="Import")
+        updates[self.listing.import_report] = text_list_html(report_lines(results), title="Import")
         updates[self.listing.upload] = None
         return updates
 

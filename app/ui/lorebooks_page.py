@@ -24,7 +24,7 @@ from app.ui.boundary import Boundary
 from app.ui.library_page import split_tags
 from app.ui.render import status_html
 from app.ui.state import page_queue
-from app.ui.uploads import UploadGuard
+from app.ui.uploads import UploadGuard, import_uploads, report_lines
 
 Updates = dict[Any, Any]
 POSITIONS: Final = [
@@ -294,17 +294,16 @@ class LorebooksPage:
     # -- changes ---------------------------------------------------------------------------
 
     def import_world(self, upload: Any) -> Updates:
-        """Import a SillyTavern World Info file as a new lorebook."""
+        """Import a SillyTavern World Info file as a new lorebook (or open the same one)."""
         if not upload:
             return {}
-        try:
-            book = self.lorebooks.import_world(self.uploads.path(upload))
-        except ParlorError as exc:
+        results = import_uploads(self.uploads, upload, self.lorebooks.import_world)
+        report, last = "\n".join(report_lines(results)), results[-1]
+        if last.ok and last.item_id is not None:
+            updates = self.show(last.item_id, None, report)
+        else:
             updates = self.refresh(None)
-            updates[self.actions.status] = status_html(str(exc), error=True)
-            updates[self.picker.upload] = None
-            return updates
-        updates = self.show(book.id, None, f"Imported {book.name} ({len(book.entries)} entries).")
+            updates[self.actions.status] = status_html(report, error=not last.ok)
         updates[self.picker.upload] = None
         return updates
 

@@ -8,33 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import gradio as gr
 
-from app.chat.imports import ImportResult
 from app.chat.presets import PresetService
 from app.errors import ParlorError
 from app.ui.boundary import Boundary
 from app.ui.render import status_html, text_list_html
 from app.ui.state import page_queue
-from app.ui.uploads import UploadGuard
+from app.ui.uploads import UploadGuard, import_uploads, report_lines
 
 Updates = dict[Any, Any]
-
-
-def report_lines(result: ImportResult) -> list[str]:
-    """One line for an imported file (plus the preset report, indented)."""
-    name = result.path.name
-    if result.error is not None:
-        return [f"✗ {result.error}"]
-    if result.kind == "preset":
-        notes = [f"  {line}" for line in result.report] or ["  Every setting was honoured."]
-        return [f"✓ {name}: sampler preset {result.name} saved", *notes]
-    if result.kind == "template":
-        return [f"✓ {name}: prompt format {result.name} imported"]
-    return [f"✓ {name}: {result.kind} {result.name} imported"]
 
 
 @dataclass(frozen=True)
@@ -218,27 +203,15 @@ class PresetsPage:
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's documented pattern
     ) -> Updates:
         """Import SillyTavern presets and templates; one report line per file."""
-        items = list(files or []) if isinstance(files, list | tuple) else [files] if files else []
-        if not items:
+        if not files:
             return {}
-        lines: list[str] = []
-        for number, item in enumerate(items, 1):
-            shown = Path(str(getattr(item, "name", item))).name
-            progress((number - 1) / len(items), desc=f"Importing {shown} ({number}/{len(items)})")
-            result = self._import_one(item)
-            lines += report_lines(result)
+        results = import_uploads(self.uploads, files, self.presets.import_file, progress)
+        for result in results:
             if result.ok and result.kind == "preset":
                 preset = self.presets.preset_key(result.name) or preset
             elif result.ok and result.kind == "template":
                 fmt = result.name
         updates = self.show(preset, fmt)
-        updates[self.st_import.report] = text_list_html(lines, title="Import")
+        updates[self.st_import.report] = text_list_html(report_lines(results), title="Import")
         updates[self.st_import.upload] = None
         return updates
-
-    def _import_one(self, item: Any) -> ImportResult:
-        try:
-            path = self.uploads.path(item)
-        except ParlorError as exc:
-            return ImportResult(Path(str(item)), None, error=str(exc))
-        return self.presets.import_file(path)

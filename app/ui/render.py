@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
-from app.chat.service import ChatView, ShownMessage, display_text
+from app.chat.views import ChatView, ShownMessage, display_text
 from app.prompt.itemize import PromptPart
 from app.storage.types import GenInfo, Message, Role
 

@@ -1,4 +1,4 @@
-"""Per-browser UI state, the page queues and the avatar thumbnail cache.
+"""Per-browser UI state, the page queues and the avatar thumbnail cache's name.
 
 The database is the only source of truth: :class:`Selection` (kept per browser tab in a
 ``gr.State``, mirrored into the URL and the browser's storage) only says *which*
@@ -7,14 +7,13 @@ character and chat are on screen; everything shown is read again from the servic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode
 
-from app.ui.images import avatar_data_url
+from app.ui.avatar_cache import AvatarCache
 from app.ui.render import Shown
 
 
@@ -68,26 +67,8 @@ def _int(value: object) -> int | None:
     return None
 
 
-class Thumbnails:
-    """Avatar thumbnails as data URLs, kept per owner and modification time.
-
-    Pure presentation: a cache of :func:`avatar_data_url` results, shared by every browser.
-    """
-
-    def __init__(self, limit: int = 1024) -> None:
-        self._cache: dict[tuple[str, int, datetime], str] = {}
-        self._limit = limit
-
-    def get(self, kind: str, key: int, stamp: datetime, load: Callable[[], bytes | None]) -> str:
-        """The thumbnail of ``kind`` ``key`` as of ``stamp`` (``load`` reads the image)."""
-        cache_key = (kind, key, stamp)
-        cached = self._cache.get(cache_key)
-        if cached is None:
-            cached = avatar_data_url(load())
-            if len(self._cache) >= self._limit:
-                self._cache.clear()
-            self._cache[cache_key] = cached
-        return cached
+#: The avatar thumbnails of the chat pages: the one avatar cache, under the name they use.
+Thumbnails = AvatarCache
 
 
 def page_queue(page: str) -> Mapping[str, Any]:

@@ -96,6 +96,7 @@ class StallingBackend(FakeBackend):
         if not self.stall:
             yield from super().stream(request)
             return
+        self.requests.append(request)
         try:
             for _ in range(self.chunks):
                 self.produced += 1
@@ -147,8 +148,10 @@ def test_client_disconnect_stops_the_generation() -> None:
             seen = [next(lines) for _ in range(3)]
         assert any('"content":"x"' in line for line in seen)
         assert backend.closed.wait(30), "the backend's stream was never closed"
-        assert backend.cancelled.is_set(), "the stalled generation was never cancelled"
-        assert backend.produced == 5
+        # The request's own stop was set: the stream ends wherever it was (stalled, or
+        # still between chunks when the pump let go of it).
+        assert backend.requests[-1].cancel.is_set(), "the generation was never cancelled"
+        assert not backend._abort.is_set(), "a disconnect must not stop every generation"
         backend.stall = False
         backend.enqueue(["next"])  # the backend is free again
         reply = client(url).chat.completions.create(model="m", messages=HI)
@@ -315,6 +318,30 @@ def test_character_prompt_in_remote_chat_mode_sends_the_characters_messages(
     role, system = messages[0]
     assert role == "system" and "Shipboard Personality" in system  # HESPER's card
     assert messages[1:] == (("user", "Status?"), ("assistant", "Nominal."), ("user", "Good."))
+
+
+def test_a_chat_mode_system_message_has_its_macros_filled_in(context: AppContext) -> None:
+    """The card's {{char}} and {{user}} reach a chat-completions server as names."""
+    with context_client(context) as http:
+        openai_client(http).chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "Hello.", "name": "Ada"}],
+            extra_body={"character": "Ysolde Marrow"},
+        )
+    messages = sent_request(context).messages
+    assert messages is not None
+    system = messages[0][1]
+    assert "{{" not in system and "Ysolde Marrow is the last sworn archivist" in system
+    assert "hired Ada as a diving assistant" in system
+    character = context.library.find("Ysolde Marrow")
+    chat = context.chat.new_chat(character.id)
+    backend = context.models.current()
+    assert isinstance(backend, FakeBackend)
+    backend.enqueue(["Welcome."])
+    for _ in context.chat.send(chat.id, "Hi"):
+        pass
+    from_ui = backend.requests[-1].messages
+    assert from_ui is not None and "{{" not in from_ui[0][1]
 
 
 def test_ui_turn_and_api_character_prompt_build_the_same_request(context: AppContext) -> None:

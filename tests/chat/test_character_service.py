@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from PIL import Image
 from app.cards import read_card
 from app.chat.characters import CharacterFilter, CharacterService
 from app.context import AppContext
-from app.errors import CardError, InputError, NotFound
+from app.errors import InputError, NotFound
 from app.storage.repositories import CharacterRepository
 from app.storage.types import CharacterSummary
 
@@ -89,12 +90,15 @@ def test_export_names_the_file_after_the_character(
 def test_import_refuses_a_file_over_the_limit_and_says_the_limit(
     context: AppContext, tmp_path: Path
 ) -> None:
-    small = CharacterService(context.db, context.stores, context.library, max_import_bytes=1024)
+    small = CharacterService(
+        context.db, context.stores, context.library, context.services.importer,
+        max_import_bytes=1024,
+    )  # fmt: skip
     big = tmp_path / "big.json"
     data = {"name": "Big", "description": "x" * 4096, "first_mes": "Hi."}
     big.write_text(json.dumps({"spec": "chara_card_v2", "spec_version": "2.0", "data": data}))
-    with pytest.raises(CardError, match=r"big\.json.*up to 0 MB"):
-        small.import_card(big)
+    result = small.import_card(big)
+    assert not result.ok and re.search(r"big\.json.*up to 0 MB", result.error or "")
     assert not any(s.name == "Big" for s in small.summaries())
 
 
@@ -102,3 +106,15 @@ def test_summaries_are_cheap_and_sorted(characters: CharacterService) -> None:
     names = [s.name for s in characters.summaries()]
     assert names == sorted(names, key=str.casefold)
     assert all(isinstance(s, CharacterSummary) for s in characters.summaries())
+
+
+def test_a_card_imported_twice_is_stored_once(characters: CharacterService, tmp_path: Path) -> None:
+    path = tmp_path / "wren.json"
+    data = {"name": "Wren", "description": "A wren.", "first_mes": "Tweet."}
+    path.write_text(json.dumps({"spec": "chara_card_v2", "spec_version": "2.0", "data": data}))
+    first, second = characters.import_card(path), characters.import_card(path)
+    assert first.ok and first.skipped is None and first.item_id is not None
+    assert second.skipped == "already there: character 'Wren'"
+    assert second.item_id == first.item_id
+    assert [s.id for s in characters.summaries() if s.name == "Wren"] == [first.item_id]
+    assert characters.card(first.item_id).source_name == "wren.json"  # not the upload's path

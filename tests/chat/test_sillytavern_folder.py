@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from app.chat import format_files
 from app.chat.imports import ImportResult
 from app.context import AppContext, build_context
 from app.engine.fake import FakeBackend
+from app.errors import InputError
 from app.settings import Settings
 from app.storage.repositories import ChatRepository, PersonaRepository, PreferencesRepository
 from tests.chat.st_files import ADA, NOTE, st_data_folder
@@ -150,3 +152,42 @@ def test_a_lone_user_avatar_is_a_persona_not_a_broken_card(
     avatar.write_bytes((folder / "User Avatars" / "user-default.png").read_bytes())
     result = context.services.importer.import_file(avatar)
     assert result.ok and (result.kind, result.name) == ("persona", "user-default")
+
+
+def test_a_failed_settings_import_leaves_no_file_behind(
+    context: AppContext, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = context.settings.data_dir
+
+    def files() -> set[Path]:
+        return {p for name in ("templates", "presets") for p in (data_dir / name).glob("*")}
+
+    personas = PersonaRepository(context.db)
+    before, in_use = files(), context.formats.get("Llama 3 Instruct")
+    known = personas.list_personas()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise InputError("preferences", "disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PreferencesRepository, "set_default_preset", broken)
+        failed = context.services.importer.import_file(folder / "settings.json")
+    assert not failed.ok and "disk full" in (failed.error or "")
+    assert files() == before
+    assert context.formats.get("Llama 3 Instruct") == in_use
+    assert personas.list_personas() == known
+    done = context.services.importer.import_file(folder / "settings.json")
+    assert done.ok and done.name == "Llama 3 Instruct" and files() > before
+
+
+def test_a_failed_format_write_takes_the_preset_file_back(
+    context: AppContext, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(format_files, "_write_json", full)
+    failed = context.services.importer.import_file(folder / "settings.json")
+    assert not failed.ok and "No space left" in (failed.error or "")
+    assert not list((context.settings.data_dir / "presets").glob("*"))
+    assert PreferencesRepository(context.db).default_preset() is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from app.storage.repositories import ChatRepository
 from app.storage.types import AuthorNoteSettings, ChatSettings, Role
 
 HEAD = "0004"
+VERSIONS = Path(__file__).resolve().parents[2] / "app" / "storage" / "migrations" / "versions"
 
 
 def _ignore_fts(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
@@ -166,3 +168,19 @@ def test_chat_settings_move_out_of_metadata(tmp_path: Path) -> None:
         meta = conn.exec_driver_sql("SELECT metadata FROM chats WHERE id = 1").scalar()
     assert '"template": "ChatML"' in meta and '"preset": "Stheno"' in meta
     db.close()
+
+
+def test_migrations_import_nothing_from_the_app() -> None:
+    """A migration is frozen: later edits of the app's code cannot change what it does."""
+    allowed = {"__future__", "json", "typing", "datetime", "re", "sqlalchemy", "alembic"}
+    files = sorted(VERSIONS.glob("0*.py"))
+    assert files
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                roots = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                roots = {(node.module or "").split(".")[0]}
+            else:
+                continue
+            assert roots <= allowed, f"{path.name} imports {sorted(roots - allowed)}"

@@ -101,8 +101,12 @@ def test_presets_import_several_files_with_a_line_each(
     open_tab(page, "Presets & templates")
     page.locator("#parlor-preset-import input[type=file]").set_input_files([str(f) for f in files])
     report = page.locator("#parlor-import-log")
-    expect(report).to_contain_text("prompt format GLM-4 imported", timeout=IMPORT_TIMEOUT)
-    expect(report).to_contain_text("sampler preset Universal-Creative saved")
+    expect(report).to_contain_text(
+        "✓ GLM-4.json: imported prompt format GLM-4", timeout=IMPORT_TIMEOUT
+    )
+    expect(report).to_contain_text(
+        "✓ Universal-Creative.json: imported sampler preset Universal-Creative"
+    )
     expect(page.locator("#parlor-format input")).to_have_value("GLM-4")
 
 

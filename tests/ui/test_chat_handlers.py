@@ -350,6 +350,22 @@ def test_regenerate_continue_and_impersonate(
     assert context.stores.chats.active_path(sel.chat_id or 0)[-1].content == "two and more"
 
 
+def test_continue_without_a_reply_says_so_and_brings_send_back(
+    ui: UiBundle, context: AppContext, backend: SlowBackend
+) -> None:
+    page = ui.pages.chat
+    conv = page.parts.conversation
+    sel = open_first(page, context)
+    backend.enqueue(["hello"])
+    sel = last_sel(send(page, "hi", sel), page, sel)
+    reply = context.stores.chats.active_path(sel.chat_id or 0)[-1]
+    guarded(page, page.stream.confirm_delete)(reply.id, sel)  # the user's turn is last now
+    steps = drain(page.generation_boundary.guard(page.stream.continue_reply)(sel))
+    assert "not a reply to continue" in steps[-1][conv.status]
+    assert steps[-1][conv.send]["visible"] is True and steps[-1][conv.stop]["visible"] is False
+    assert context.stores.chats.active_path(sel.chat_id or 0)[-1].content == "hi"
+
+
 def test_chat_list_rename_duplicate_trash_restore(
     ui: UiBundle, context: AppContext, backend: SlowBackend
 ) -> None:
@@ -490,7 +506,7 @@ def test_chats_import_and_export_as_sillytavern_jsonl(
     broken.write_text("{not json")
     updates = guarded(page, page.nav.import_chats)([str(path), str(broken)], sel)
     report = updates[side.import_report]
-    assert "imported “Tea time”" in report and "failed: " in report and "broken.jsonl" in report
+    assert "✓ Tea time.jsonl: imported “Tea time”" in report and "✗ broken.jsonl" in report
     imported = next(
         c for c in context.chat.chats_of(sel.character_id or 0) if c.title == "Tea time"
     )
@@ -519,7 +535,7 @@ def test_file_inputs_refuse_a_path_that_was_not_uploaded(
     sel = open_first(page, context, "Basil Thorne")
     before = len(context.chat.chats_of(sel.character_id or 0))
     updates = guarded(page, page.nav.import_chats)([str(secret)], sel)
-    assert "was not uploaded" in updates[page.parts.conversation.status]
+    assert "✗ not-uploaded.jsonl: was not uploaded" in updates[page.parts.sidebar.import_report]
     assert len(context.chat.chats_of(sel.character_id or 0)) == before
 
 

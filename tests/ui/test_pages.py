@@ -96,6 +96,37 @@ def test_import_several_cards_with_per_file_errors(
     assert progress.descriptions[0] == "Importing mira.json (1/4)"
 
 
+def test_a_card_imported_twice_on_the_page_is_there_once(
+    ui: UiBundle, context: AppContext, tmp_path: Path
+) -> None:
+    library = ui.pages.library
+    good = card_file(tmp_path, "Mira", tags=["test"])
+    first = library.import_files([str(good)], "", [], progress=_NoProgress())
+    again = library.import_files([str(good)], "", [], progress=_NoProgress())
+    assert "✓ mira.json: imported Mira" in first[library.listing.import_report]
+    report = again[library.listing.import_report]
+    assert "✓ mira.json: already there: character &#x27;Mira&#x27;" in report
+    (mira,) = [s.id for s in context.services.characters.summaries() if s.name == "Mira"]
+    assert first[library.selected] == again[library.selected] == mira
+
+
+def test_a_lorebook_imported_twice_on_the_page_is_there_once(
+    ui: UiBundle, context: AppContext, sillytavern_dir: Path, tmp_path: Path
+) -> None:
+    page = ui.pages.lorebooks
+    world = tmp_path / "Eldoria.json"
+    shutil.copy(sillytavern_dir / "cards" / "Eldoria.json", world)
+    first = page.import_world(str(world))
+    again = page.import_world(str(world))
+    assert "✓ Eldoria.json: imported lorebook" in first[page.actions.status]
+    assert "✓ Eldoria.json: already there: lorebook" in again[page.actions.status]
+    books = [b.id for b in context.services.lorebooks.books() if b.owner is None]
+    assert len(books) == 1 and first[page.book]["value"] == again[page.book]["value"] == books[0]
+    card = card_file(tmp_path, "Mira")
+    refused = page.import_world(str(card))
+    assert "✗ mira.json: is a card, not a lorebook" in refused[page.actions.status]
+
+
 def test_a_large_card_shows_a_small_preview_and_the_limit_is_stated(
     ui: UiBundle, context: AppContext, tmp_path: Path
 ) -> None:
@@ -229,8 +260,8 @@ def test_presets_edit_save_and_import_with_report(
         shutil.copy(sillytavern_dir / part, files[-1])
     done = page.import_files([str(f) for f in files], None, None, progress=_NoProgress())
     report = done[page.st_import.report]
-    assert "✓ Universal-Creative.json: sampler preset Universal-Creative saved" in report
-    assert "✓ GLM-4.json: prompt format GLM-4 imported" in report
+    assert "✓ Universal-Creative.json: imported sampler preset Universal-Creative" in report
+    assert "✓ GLM-4.json: imported prompt format GLM-4" in report
     assert report.count("✗") == 1 and "index.json" in report
     assert "Universal-Creative" in context.presets.names()
     assert done[page.format]["value"] == "GLM-4"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.chat.service import ChatView, ShownMessage
+from app.chat.views import ChatView, ShownMessage
 from app.storage.types import Chat, GenInfo, Message, Role
 from app.ui.render import (
     WINDOW,

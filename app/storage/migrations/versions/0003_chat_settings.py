@@ -5,6 +5,9 @@ The author's note, preset and format a user chose in Parlor (``metadata["author_
 SillyTavern without a Parlor note gets its ``chat_metadata.note_*`` values, which
 were stored but never reached the prompt.
 
+The SillyTavern note mapping is frozen here (as it was at this revision): a migration
+imports nothing from the app, so later changes to the app cannot change what it does.
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-06
@@ -18,14 +21,19 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from app.storage.st_settings import settings_from_st
-
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | None = None
 depends_on: str | None = None
 
 _PARLOR_KEYS = ("author_note", "preset", "template")
+#: SillyTavern's ``note_position`` and ``note_role`` numbers, in order.
+_POSITIONS = ("after_story", "in_chat", "before_prompt")
+_ROLES = ("system", "user", "assistant")
+#: The author's note defaults, left out of the stored settings.
+_NOTE_DEFAULTS: dict[str, Any] = {
+    "depth": 4, "interval": 1, "position": "in_chat", "role": "system",
+}  # fmt: skip
 
 
 def upgrade() -> None:
@@ -49,7 +57,7 @@ def upgrade() -> None:
 
 def _settings_of(metadata: dict[str, Any]) -> dict[str, Any]:
     st = metadata.get("chat_metadata")
-    settings = settings_from_st(st).to_json() if isinstance(st, dict) else {}
+    settings = _note_from_st(st) if isinstance(st, dict) else {}
     note = metadata.get("author_note")
     if isinstance(note, dict) and note.get("text"):
         settings["author_note"] = {
@@ -59,6 +67,39 @@ def _settings_of(metadata: dict[str, Any]) -> dict[str, Any]:
         if isinstance(metadata.get(old), str) and metadata[old]:
             settings[new] = metadata[old]
     return settings
+
+
+def _note_from_st(st: dict[str, Any]) -> dict[str, Any]:
+    """``{"author_note": …}`` from SillyTavern's ``note_*`` keys (empty without a note)."""
+    text = st.get("note_prompt")
+    if not isinstance(text, str) or not text:
+        return {}
+    note = {
+        "text": text,
+        "depth": _whole(st.get("note_depth"), 4),
+        "interval": _whole(st.get("note_interval"), 1),
+        "position": _pick(_POSITIONS, st.get("note_position"), "in_chat"),
+        "role": _pick(_ROLES, st.get("note_role"), "system"),
+    }
+    return {"author_note": {k: v for k, v in note.items() if _NOTE_DEFAULTS.get(k) != v}}
+
+
+def _whole(value: object, default: int) -> int:
+    """A count (``"4"``, ``4.0`` or ``4``) as a non-negative int; else ``default``."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return max(0, int(value))
+
+
+def _pick(options: tuple[str, ...], index: object, default: str) -> str:
+    """``options[index]`` for a valid index (a number or a digit string); else ``default``."""
+    if isinstance(index, str) and index.strip().isdigit():
+        index = int(index)
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(options):
+        return options[index]
+    return default
 
 
 def downgrade() -> None:
