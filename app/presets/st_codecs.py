@@ -30,16 +30,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.sampler_names import (
+    KOBOLD_DEFAULT_ORDER,
+    KOBOLD_INDEX_STAGES,
+    STAGE_TO_LLAMACPP,
+)
 from app.engine.sampling import merge_order
 from app.errors import PresetError
 from app.presets.model import Preset
 from app.presets.st_orders import TEXTGEN_ORDER_KEYS, decode_order
-from app.presets.st_tables import (
-    KOBOLD_DEFAULT_ORDER,
-    KOBOLD_INDEX_STAGES,
-    STAGE_TO_LLAMACPP,
-    PresetKind,
-)
+from app.presets.st_tables import PresetKind
 
 Fields = dict[str, Any]
 

@@ -17,6 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from app.engine.sampler_names import (
+    APHRODITE_STAGES,
+    OOBA_STAGES,
+    kobold_order,
+    llamacpp_order,
+    named_order,
+)
 from app.engine.sampling import (
     SamplerStage,
     active_stages,
@@ -24,14 +31,7 @@ from app.engine.sampling import (
     stage_order,
 )
 from app.presets.model import Preset
-from app.presets.st_tables import (
-    APHRODITE_STAGES,
-    KOBOLD_INDEX_STAGES,
-    LLAMACPP_OTHER_SAMPLERS,
-    LLAMACPP_STAGES,
-    OOBA_STAGES,
-    PresetKind,
-)
+from app.presets.st_tables import PresetKind
 
 if TYPE_CHECKING:
     from app.presets.st_codecs import Reader
@@ -62,18 +62,17 @@ def applied_key(src: Mapping[str, Any], kind: PresetKind) -> str | None:
 
 
 def order_stages(key: str, src: Mapping[str, Any], reader: Reader) -> list[SamplerStage]:
-    """The Parlor stages that ``src[key]`` orders, first occurrence kept."""
+    """The full Parlor stage order that ``src[key]`` gives (unnamed stages after it)."""
     if key == "sampler_order":
-        groups = [_kobold_stages(index, reader) for index in reader.integers(src, key)]
+        order, bad = kobold_order(reader.integers(src, key))
+        if bad:
+            raise reader.fail("sampler_order", f"{bad[0]} is not a KoboldAI sampler index (0-6)")
     elif key == "samplers":
-        groups = [_llamacpp_stages(name, reader) for name in reader.strings(src, key)]
+        order, unknown = llamacpp_order(reader.strings(src, key))
+        reader.notes += [f"samplers: {n!r} is not a llama.cpp sampler; left out" for n in unknown]
     else:
-        table = _NAMED[key]
-        groups = [table.get(name, ()) for name in reader.strings(src, key)]
-    stages: list[SamplerStage] = []
-    for group in groups:
-        stages.extend(stage for stage in group if stage not in stages)
-    return stages
+        order = named_order(reader.strings(src, key), _NAMED[key])
+    return list(order)
 
 
 def decode_order(src: Mapping[str, Any], reader: Reader, kind: PresetKind) -> dict[str, Any]:
@@ -96,18 +95,3 @@ def effective_order(key: str, stages: list[SamplerStage], preset: Preset) -> lis
     ordered = settings.model_copy(update=update)
     active = set(active_stages(settings))
     return [stage for stage in stage_order(ordered) if stage in active]
-
-
-def _kobold_stages(index: int, reader: Reader) -> tuple[SamplerStage, ...]:
-    if index not in KOBOLD_INDEX_STAGES:
-        raise reader.fail("sampler_order", f"{index} is not a KoboldAI sampler index (0-6)")
-    return KOBOLD_INDEX_STAGES[index]
-
-
-def _llamacpp_stages(name: str, reader: Reader) -> tuple[SamplerStage, ...]:
-    stage = LLAMACPP_STAGES.get(name)
-    if stage is not None:
-        return (stage,)
-    if name not in LLAMACPP_OTHER_SAMPLERS:
-        reader.notes.append(f"samplers: {name!r} is not a llama.cpp sampler; left out")
-    return ()

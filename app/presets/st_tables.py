@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from app.engine.sampling import SamplerStage
-
 PresetKind = Literal["textgen", "kobold"]
 
 #: Neutral check for a key Parlor cannot honour: (value, whole preset) -> is neutral.
@@ -298,106 +296,6 @@ KOBOLD_TEMPLATE: Final[Mapping[str, Any]] = MappingProxyType(
 TEMPLATES: Final[Mapping[PresetKind, Mapping[str, Any]]] = MappingProxyType(
     {"textgen": TEXTGEN_TEMPLATE, "kobold": KOBOLD_TEMPLATE}
 )
-
-#: SillyTavern's llama.cpp ``samplers`` names (and llama.cpp aliases) → Parlor stages.
-LLAMACPP_STAGES: Final[Mapping[str, SamplerStage]] = MappingProxyType(
-    {
-        "penalties": "penalties",
-        "dry": "dry",
-        "top_n_sigma": "top_n_sigma",
-        "top_k": "top_k",
-        "typ_p": "typical_p",
-        "typical_p": "typical_p",
-        "typical": "typical_p",
-        "top_p": "top_p",
-        "min_p": "min_p",
-        "xtc": "xtc",
-        "temperature": "temperature",
-        "temp": "temperature",
-    }
-)
-
-#: Parlor stage → the name SillyTavern's ``LLAMACPP_DEFAULT_ORDER`` uses.
-STAGE_TO_LLAMACPP: Final[Mapping[SamplerStage, str]] = MappingProxyType(
-    {
-        "penalties": "penalties",
-        "dry": "dry",
-        "top_n_sigma": "top_n_sigma",
-        "top_k": "top_k",
-        "typical_p": "typ_p",
-        "top_p": "top_p",
-        "min_p": "min_p",
-        "xtc": "xtc",
-        "temperature": "temperature",
-    }
-)
-
-#: text-generation-webui ``sampler_priority`` names → Parlor stages (none: not a stage).
-OOBA_STAGES: Final[Mapping[str, tuple[SamplerStage, ...]]] = MappingProxyType(
-    {
-        "repetition_penalty": ("penalties",),
-        "presence_penalty": ("penalties",),
-        "frequency_penalty": ("penalties",),
-        "dry": ("dry",),
-        "temperature": ("temperature",),
-        "dynamic_temperature": ("temperature",),
-        "quadratic_sampling": (),
-        "top_n_sigma": ("top_n_sigma",),
-        "top_k": ("top_k",),
-        "top_p": ("top_p",),
-        "typical_p": ("typical_p",),
-        "epsilon_cutoff": (),
-        "eta_cutoff": (),
-        "tfs": (),
-        "top_a": (),
-        "min_p": ("min_p",),
-        "mirostat": (),
-        "xtc": ("xtc",),
-        "encoder_repetition_penalty": (),
-        "no_repeat_ngram": (),
-    }
-)
-
-#: Aphrodite ``samplers_priorities`` names → Parlor stages.
-APHRODITE_STAGES: Final[Mapping[str, tuple[SamplerStage, ...]]] = MappingProxyType(
-    {
-        "dry": ("dry",),
-        "penalties": ("penalties",),
-        "no_repeat_ngram": (),
-        "temperature": ("temperature",),
-        "top_nsigma": ("top_n_sigma",),
-        "top_p_top_k": ("top_k", "top_p"),
-        "top_a": (),
-        "min_p": ("min_p",),
-        "tfs": (),
-        "eta_cutoff": (),
-        "epsilon_cutoff": (),
-        "typical_p": ("typical_p",),
-        "quadratic": (),
-        "xtc": ("xtc",),
-    }
-)
-
-#: llama.cpp sampler names that are real samplers but not Parlor stages.
-LLAMACPP_OTHER_SAMPLERS: Final[frozenset[str]] = frozenset(
-    {"tfs_z", "tfs", "adaptive_p", "infill", "top_a", "mirostat"}
-)
-
-#: KoboldCpp ``sampler_order`` indices → Parlor stages (1 Top-A and 3 TFS have none).
-KOBOLD_INDEX_STAGES: Final[Mapping[int, tuple[SamplerStage, ...]]] = MappingProxyType(
-    {
-        0: ("top_k",),
-        1: (),
-        2: ("top_p", "min_p"),
-        3: (),
-        4: ("typical_p",),
-        5: ("temperature",),
-        6: ("penalties",),
-    }
-)
-
-#: KoboldCpp's default order (``KOBOLDCPP_ORDER``).
-KOBOLD_DEFAULT_ORDER: Final[tuple[int, ...]] = (6, 0, 1, 3, 4, 2, 5)
 
 #: Keys that only appear in KoboldAI-format presets (used to tell the two formats apart).
 KOBOLD_ONLY_KEYS: Final[frozenset[str]] = frozenset(
