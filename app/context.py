@@ -6,8 +6,14 @@ import logging
 from dataclasses import dataclass, field
 
 from app.api.gate import GenerationGate
+from app.api.kobold_serving import KoboldServing
+from app.api.llamacpp_serving import LlamaCppServing
+from app.api.native import NativeServing
+from app.api.notes import FieldNotes
+from app.api.runner import GenerationRunner
 from app.api.serving import OpenAIServing
 from app.chat.api_prompts import ApiCharacterPrompts, ApiRequests
+from app.chat.api_reasoning import ApiReasoning
 from app.chat.characters import CharacterService
 from app.chat.chatfiles import ChatFiles
 from app.chat.config import ConfigService
@@ -58,6 +64,8 @@ class AppContext:
     api_requests: ApiRequests = field(kw_only=True)
     #: The OpenAI-compatible API (its HTTP routes call this object).
     openai_serving: OpenAIServing = field(kw_only=True)
+    #: The llama.cpp server and KoboldCpp dialects, sharing the OpenAI serving's parts.
+    native_serving: NativeServing = field(kw_only=True)
     #: The services of the library, personas, lorebooks, presets, models and settings.
     services: Services = field(kw_only=True)
 
@@ -104,6 +112,8 @@ def build_context(
     api_requests = ApiRequests(requests, ApiCharacterPrompts(library, runner))
     chat, chat_files = ChatService(runner, db), ChatFiles(db, stores.chats, library)
     parts = _Parts(settings, db, stores, library, models, formats, presets)
+    reasoning = ApiReasoning(stores.preferences.reasoning_template)
+    openai_serving = build_openai_serving(settings, models, api_requests, reasoning)
     context = AppContext(
         settings,
         db,
@@ -114,7 +124,8 @@ def build_context(
         library,
         chat_files,
         api_requests=api_requests,
-        openai_serving=build_openai_serving(settings, models, api_requests),
+        openai_serving=openai_serving,
+        native_serving=build_native_serving(openai_serving),
         services=build_services(parts, chat, chat_files),
         stores=stores,
     )
@@ -162,13 +173,25 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
 
 
 def build_openai_serving(
-    settings: Settings, models: ModelManager, requests: ApiRequests
+    settings: Settings,
+    models: ModelManager,
+    requests: ApiRequests,
+    reasoning: ApiReasoning | None = None,
 ) -> OpenAIServing:
-    """The API's serving object: the models, the chat layer, the key and the limits."""
+    """The API's serving object: the models, the chat layer, the key and the limits
+    (and each model's reasoning template, for ``reasoning_content``)."""
     return OpenAIServing(
         models,
         requests,
-        gate=GenerationGate(),
         api_key=settings.api_key,
         max_request_bytes=settings.max_request_bytes,
+        runner=GenerationRunner(GenerationGate()),
+        notes=FieldNotes(),
+        reasoning=reasoning,
     )
+
+
+def build_native_serving(openai: OpenAIServing) -> NativeServing:
+    """The llama.cpp and KoboldCpp dialects: the same models, runner, key and notes as
+    ``openai``, so every API request shares one queue and one KV cache."""
+    return NativeServing(LlamaCppServing(openai), KoboldServing(openai))

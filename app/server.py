@@ -30,7 +30,7 @@ def create_app(context: AppContext) -> FastAPI:
     """The ASGI app: FastAPI with the Gradio UI mounted at ``/``."""
     api = FastAPI(title="Parlor", docs_url=None, redoc_url=None)
     api.state.context = context
-    install_api(api, context.openai_serving)
+    install_api(api, context.openai_serving, context.native_serving)
 
     @api.get("/healthz")
     def healthz() -> dict[str, object]:

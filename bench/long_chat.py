@@ -3,6 +3,12 @@
 Run ``python bench/long_chat.py`` (``--turns N`` shortens it; ``--json`` prints one JSON
 object ``{"parlor": {...}, "llama_cpp_python": {...}, "llama_server": {...}}``).
 
+``--client`` replays the chat as SillyTavern's llama.cpp type does instead: the whole
+prompt of every turn goes to ``POST /completion`` with ``cache_prompt: true`` and the
+rest of SillyTavern's body (``_peers.sillytavern_body``), to Parlor's own server
+(``parlor serve`` in a subprocess, UI included: ``parlor_server``) and to llama-server
+(``llama_server``), both fed the same requests in the same run.
+
 The systems, all in one run, on the same model (the bundled SmolLM2-135M-Instruct
 unless ``--model``), threads, batch size, context (``--n-ctx``, 2048 so the chat
 overflows early) and sampler settings (temperature 0.8, top-k 40, top-p 0.95, min-p
@@ -47,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._peers import (
     LlamaServer,
     ParlorEngine,
+    ParlorServer,
     PlainLlamaCpp,
     Settings,
     System,
@@ -56,6 +63,10 @@ from bench._peers import (
 )
 
 SYSTEMS = ("parlor", "llama_cpp_python", "llama_server")
+#: The systems of ``--client``: servers driven over HTTP as SillyTavern drives them.
+CLIENT_SYSTEMS = ("parlor_server", "llama_server")
+#: Each system that is Parlor, and the peers its ratios compare it with.
+PARLORS = ("parlor", "parlor_server")
 #: Systems that run as worker processes; ``parlor_shift_only`` is Parlor with
 #: ``reuse_after_insertions=False`` (prefix + context shift only, as KoboldCpp does).
 WORKERS = ("parlor", "llama_cpp_python", "parlor_shift_only")
@@ -198,13 +209,19 @@ def build_script(
     return steps
 
 
-def start_systems(names: Sequence[str], settings: Settings, log_dir: Path) -> list[System]:
-    """Start the systems (worker processes and llama-server)."""
+def start_systems(
+    names: Sequence[str], settings: Settings, log_dir: Path, *, client: bool = False
+) -> list[System]:
+    """Start the systems (worker processes, Parlor's server and llama-server)."""
     script = Path(__file__).resolve()
     started: list[System] = []
     for name in names:
         if name == "llama_server":
-            started.append(LlamaServer(settings, log_dir / "llama-server.log"))
+            log = log_dir / "llama-server.log"
+            started.append(LlamaServer(settings, log, sillytavern=client))
+        elif name == "parlor_server":
+            home = log_dir / "parlor-home"
+            started.append(ParlorServer(settings, log_dir / "parlor-server.log", home))
         else:
             extra = ["--n-batch", str(settings.n_batch)]
             started.append(WorkerProcess(name, script, settings, extra))
@@ -302,7 +319,7 @@ def summary(turns: Sequence[Turn], steps: Sequence[Step], peak_rss_mb: float) ->
 def ratios(report: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Parlor against its peers (the benchmark's targets)."""
     out: dict[str, float] = {}
-    parlor = report.get("parlor")
+    parlor = next((report[name] for name in PARLORS if name in report), None)
     if parlor is None:
         return out
     for peer in ("llama_cpp_python", "llama_server"):
@@ -340,7 +357,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", default="", help="also write the JSON object to this file")
-    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--systems", default="", help=f"default: {','.join(SYSTEMS)}")
+    parser.add_argument(
+        "--client",
+        action="store_true",
+        help="replay as SillyTavern's llama.cpp type: /completion on Parlor's server and "
+        f"llama-server (default systems: {','.join(CLIENT_SYSTEMS)})",
+    )
     parser.add_argument("--model", default="")
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--n-batch", type=int, default=512)
@@ -404,10 +427,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps = build_script(args.turns, count, args.n_ctx, args.max_tokens, args.depth)
     primer = steps[args.warm_start - 1] if args.warm_start > 0 else None
     steps = steps[args.warm_start :]
-    names = [n for n in args.systems.split(",") if n]
+    default = CLIENT_SYSTEMS if args.client else SYSTEMS
+    names = [n for n in (args.systems or ",".join(default)).split(",") if n]
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with &
     with tempfile.TemporaryDirectory() as tmp:
-        systems = start_systems(names, settings, Path(tmp))
+        systems = start_systems(names, settings, Path(tmp), client=args.client)
         try:
             if primer is not None:  # untimed: the caches hold the previous turn, as in a chat
                 for system in systems:

@@ -1,15 +1,19 @@
-"""The API's own errors and the one mapping from Parlor errors to OpenAI error bodies.
+"""The API's own errors and the one mapping from Parlor errors to HTTP statuses.
 
 HTTP status codes and OpenAI ``error.type`` values belong to the API alone: the domain
 errors in :mod:`app.errors` carry none.  :data:`HTTP_ERRORS` maps error classes to both;
-for an error the most specific class listed in its MRO wins.
+for an error the most specific class listed in its MRO wins.  Each dialect writes the
+body in its own server's shape (:data:`ErrorShape`): OpenAI's error object on ``/v1``,
+llama.cpp's ``{"error": {"code", "message", "type"}}`` and KoboldCpp's
+``{"detail": {"msg", "type"}}``, always with the status this table gives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from app.api.protocol import ErrorInfo, ErrorResponse
 from app.errors import (
@@ -128,17 +132,22 @@ def error_response(exc: ParlorError) -> ErrorResponse:
 
 def validation_error(errors: Sequence[Any]) -> ErrorResponse:
     """A 400 body for pydantic / FastAPI validation errors: the first one, in one line."""
+    return error_response(validation_problem(errors))
+
+
+def validation_problem(errors: Sequence[Any]) -> InputError:
+    """The first of pydantic's / FastAPI's validation errors as an ``InputError``."""
     error = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     if error.get("type") == "json_invalid":
         context = error.get("ctx")
         problem = context.get("error") if isinstance(context, dict) else None
         problem = problem or "JSON decode error"
-        return error_response(InputError("body", f"is not valid JSON ({problem})"))
+        return InputError("body", f"is not valid JSON ({problem})")
     loc = [str(p) for p in error.get("loc", ()) if p != "body"]
     field = ".".join(loc) or "request"
     message = str(error.get("msg", "invalid"))
     message = message.removeprefix("Value error, ")
-    return error_response(InputError(field, message))
+    return InputError(field, message)
 
 
 def unreadable_body(cause: BaseException | None, detail: str) -> InputError:
@@ -153,3 +162,63 @@ def unreadable_body(cause: BaseException | None, detail: str) -> InputError:
 def _printable(text: str) -> str:
     """``text`` with anything UTF-8 cannot hold (a lone surrogate) escaped."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# -- each dialect's error body -------------------------------------------------------------
+
+#: Writes the body of an error in one dialect's shape: (HTTP status, JSON body).
+ErrorShape = Callable[[ParlorError], tuple[int, dict[str, Any]]]
+
+#: HTTP status → llama-server's ``error.type`` (``tools/server/utils.hpp``).
+LLAMACPP_TYPES: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        403: "permission_error",
+        404: "not_found_error",
+        405: "invalid_request_error",
+        413: "invalid_request_error",
+        429: "unavailable_error",
+        499: "invalid_request_error",
+        501: "not_supported_error",
+        503: "unavailable_error",
+    }
+)
+#: HTTP status → KoboldCpp's ``detail.type`` (``koboldcpp.py``).
+KOBOLD_TYPES: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        400: "bad_input",
+        401: "unauthorized",
+        404: "not_found",
+        405: "bad_input",
+        413: "bad_input",
+        429: "service_unavailable",
+        499: "bad_input",
+        503: "service_unavailable",
+    }
+)
+
+
+def openai_error(exc: ParlorError) -> tuple[int, dict[str, Any]]:
+    """OpenAI's ``{"error": {message, type, param, code}}``."""
+    body = error_response(exc)
+    return body.status_code, body.model_dump()
+
+
+def llamacpp_error(exc: ParlorError) -> tuple[int, dict[str, Any]]:
+    """llama-server's ``{"error": {"code": status, "message", "type"}}``."""
+    status = http_error(exc).status
+    kind = LLAMACPP_TYPES.get(status, "server_error")
+    if isinstance(exc, ContextLengthExceeded):
+        kind = "exceed_context_size_error"
+    return status, {"error": {"code": status, "message": _printable(str(exc)), "type": kind}}
+
+
+def kobold_error(exc: ParlorError) -> tuple[int, dict[str, Any]]:
+    """KoboldCpp's ``{"detail": {"msg", "type"}}`` (plus ``error`` on a refused key)."""
+    status = http_error(exc).status
+    detail: dict[str, Any] = {"msg": _printable(str(exc)), "type": KOBOLD_TYPES.get(status)}
+    detail["type"] = detail["type"] or "server_error"
+    if status == 401:
+        detail = {"error": "Unauthorized", **detail}
+    return status, {"detail": detail}

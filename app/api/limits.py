@@ -2,8 +2,8 @@
 
 A body is read in full before the route sees it; one declared (``Content-Length``) or
 found larger than the limit is answered at once with 413 in OpenAI's error shape, and
-nothing behind the middleware reads a byte of it.  Other paths (the Gradio UI's uploads)
-pass straight through.
+nothing behind the middleware reads a byte of it, in the error shape of the dialect that
+owns the path.  Other paths (the Gradio UI's uploads) pass straight through.
 """
 
 from __future__ import annotations
@@ -14,20 +14,22 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import RequestTooLarge, error_response
+from app.api.errors import ErrorShape, RequestTooLarge
 
 
 class RequestSizeLimit:
     """Refuses API request bodies over ``max_bytes`` with 413 before anyone reads them."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, applies_to: Callable[[str], bool]) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, shape_for: Callable[[str], ErrorShape | None]
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.applies_to = applies_to
+        self.shape_for = shape_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve ``scope``, holding an API route's body to the limit."""
-        if scope["type"] != "http" or not self.applies_to(scope["path"]):
+        if scope["type"] != "http" or self.shape_for(scope["path"]) is None:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
@@ -58,8 +60,10 @@ class RequestSizeLimit:
                 return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = error_response(RequestTooLarge(self.max_bytes))
-        response = JSONResponse(body.model_dump(), status_code=body.status_code)
+        shape = self.shape_for(scope["path"])
+        assert shape is not None  # only API paths are held to the limit
+        status, body = shape(RequestTooLarge(self.max_bytes))
+        response = JSONResponse(body, status_code=status)
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
 

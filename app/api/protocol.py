@@ -1,17 +1,17 @@
 """OpenAI wire types for Parlor's API: requests, responses, stream chunks and errors.
 
-Request models accept unknown fields, as OpenAI clients expect, and log them (see
-:class:`OpenAIBaseModel`).  Booleans are strict (``"yes"`` is not true), and a lone UTF-16
-surrogate anywhere in a body is refused (see :class:`RequestBody`).  Fields follow the
-order of OpenAI's documentation; the llama.cpp sampler extensions and Parlor's own fields
-sit in marked blocks, each with a description.  A request turns itself into the chat
-layer's plain input (:meth:`ChatCompletionRequest.to_input`,
-:meth:`CompletionRequest.to_input`).
+Request models accept unknown fields, as OpenAI clients and SillyTavern expect: the
+sampler fields of every dialect are read from the whole body by :mod:`app.api.fields`,
+which logs what it cannot honour once per field name.  Booleans are strict (``"yes"``
+is not true), and a lone UTF-16 surrogate anywhere in a body is refused (see
+:class:`RequestBody`).  Fields follow the order of OpenAI's documentation; the llama.cpp
+sampler extensions and Parlor's own fields sit in marked blocks, each with a
+description.  A request turns itself into the chat layer's plain input
+(:meth:`ChatCompletionRequest.to_input`, :meth:`CompletionRequest.to_input`).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
@@ -21,47 +21,33 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
     StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from app.api import values
+from app.api.fields import Dialect, read_sampling
+from app.api.notes import FieldNotes
+from app.api.values import MAX_CHOICES
 from app.chat.api_prompts import ChatInput, TextInput
 from app.chat.requests import ApiMessage, Sampling, apply_overrides
 from app.engine.sampling import SamplerSettings
 from app.errors import InputError
 
-log = logging.getLogger(__name__)
-
 #: Most stop strings one request may carry.
-MAX_STOP_STRINGS = 16
+MAX_STOP_STRINGS = 64
 #: Most tokens ``/v1/completions`` accepts as a pre-tokenized prompt.
 MAX_PROMPT_TOKENS = 1_000_000
-#: Largest bias ``logit_bias`` accepts either way (OpenAI's range).
-MAX_LOGIT_BIAS = 100.0
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class OpenAIBaseModel(BaseModel):
-    """Base of every request model: unknown fields are kept, logged and otherwise ignored."""
+    """Base of every request model: unknown fields are kept (the sampler fields of other
+    dialects among them, read by :mod:`app.api.fields`) and never refused."""
 
     model_config = ConfigDict(extra="allow")
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _log_ignored_fields(
-        cls, data: Any, handler: ModelWrapValidatorHandler[OpenAIBaseModel]
-    ) -> OpenAIBaseModel:
-        result = handler(data)
-        if result.model_extra:
-            log.warning(
-                "%s: ignored unknown fields: %s",
-                cls.__name__,
-                ", ".join(ascii(name) for name in sorted(result.model_extra)),
-            )
-        return result
 
 
 class RequestBody(OpenAIBaseModel):
@@ -181,11 +167,18 @@ class SamplingRequest(RequestBody):
 
     model: str | None = Field(None, description="Ignored: Parlor serves the loaded model.")
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
-    logit_bias: dict[str, float] | None = Field(
-        None, description="Token id (as a string) → bias from -100 to 100."
+    logit_bias: dict[str, float] | list[Any] | None = Field(
+        None,
+        description="Token id (as a string) → bias from -100 to 100; llama.cpp's "
+        "[[id, bias | false]] pairs are accepted too.",
     )
     max_tokens: int | None = Field(None, ge=1)
-    n: int | None = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
+    n: int | None = Field(
+        1,
+        ge=1,
+        le=MAX_CHOICES,
+        description="Choices from one prompt evaluation (SillyTavern's multi-swipe).",
+    )
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     seed: int | None = Field(None, ge=-1, le=0xFFFFFFFF)
     stop: str | list[str] | None = None
@@ -213,7 +206,9 @@ class SamplingRequest(RequestBody):
     dry_base: float | None = Field(None, ge=1.0, le=10.0, description="DRY penalty growth base.")
     dry_allowed_length: int | None = Field(None, ge=1, description="DRY: longest free repeat.")
     dry_penalty_last_n: int | None = Field(None, ge=-1, description="DRY look-back; -1 = all.")
-    dry_sequence_breakers: list[str] | None = Field(None, description="DRY sequence breakers.")
+    dry_sequence_breakers: list[str] | str | None = Field(
+        None, description="DRY sequence breakers: a list, or a JSON string holding one."
+    )
     xtc_probability: float | None = Field(None, ge=0.0, le=1.0, description="XTC; 0 = off.")
     xtc_threshold: float | None = Field(None, ge=0.0, le=1.0, description="XTC threshold.")
     dynatemp_range: float | None = Field(
@@ -223,7 +218,9 @@ class SamplingRequest(RequestBody):
     mirostat_mode: Literal[0, 1, 2] | None = Field(None, description="Mirostat version; 0 = off.")
     mirostat_tau: float | None = Field(None, ge=0.0, le=100.0)
     mirostat_eta: float | None = Field(None, ge=0.0, le=10.0)
-    grammar: str | None = Field(None, description="A GBNF grammar the reply must follow.")
+    grammar: str | None = Field(
+        None, description='A GBNF grammar the reply must follow ("": none).'
+    )
 
     # -- Parlor extensions ---------------------------------------------------------------
     preset: str | None = Field(
@@ -232,14 +229,22 @@ class SamplingRequest(RequestBody):
 
     @field_validator("logit_bias")
     @classmethod
-    def _bias_keys(cls, value: dict[str, float] | None) -> dict[str, float] | None:
-        for key, bias in (value or {}).items():
-            token = key.strip()
-            if not (token.isascii() and token.isdigit()):
-                raise ValueError(f"key {key!r} is not a token id")
-            if not -MAX_LOGIT_BIAS <= bias <= MAX_LOGIT_BIAS:
-                raise ValueError(f"bias {bias} for token {key} is outside -100..100")
+    def _bias_keys(cls, value: dict[str, float] | list[Any] | None) -> Any:
+        try:
+            values.logit_bias(value or [], "logit_bias")
+        except InputError as exc:
+            raise ValueError(exc.problem) from None
         return value
+
+    @field_validator("dry_sequence_breakers")
+    @classmethod
+    def _breakers(cls, value: list[str] | str | None) -> list[str] | None:
+        if value is None:
+            return None
+        try:
+            return list(values.breakers(value, "dry_sequence_breakers"))
+        except InputError as exc:
+            raise ValueError(exc.problem) from None
 
     @field_validator("stop")
     @classmethod
@@ -265,62 +270,31 @@ class SamplingRequest(RequestBody):
         """Whether a stream ends with a usage chunk."""
         return self.stream_options is not None and bool(self.stream_options.include_usage)
 
-    @property
-    def token_bias(self) -> dict[int, float] | None:
-        """``logit_bias`` keyed by token id (the ids are checked against the vocabulary
-        by the chat layer)."""
-        if not self.logit_bias:
-            return None
-        return {int(k): v for k, v in self.logit_bias.items()}
+    def body(self) -> dict[str, Any]:
+        """The request's fields (typed and extra) as plain values, for the sampler
+        readers; the prompt or messages are left out."""
+        return self.model_dump(exclude={"messages", "prompt"}, exclude_none=True)
 
-    def sampling(self, max_new_tokens: int | None, grammar: str | None) -> Sampling:
-        """What this request sets over its preset, for the chat layer."""
-        return Sampling(
-            preset=self.preset,
-            overrides=self.sampler_overrides(),
-            logit_bias=self.token_bias,
-            max_new_tokens=max_new_tokens,
-            stop=self.stop_strings,
-            grammar=grammar,
-        )
+    def sampling(self, notes: FieldNotes, grammar: str | None = None) -> Sampling:
+        """What this request sets over its preset, for the chat layer (``grammar``: from
+        ``response_format``; else whatever grammar field the body carries)."""
+        body = self.body()
+        known: dict[str, object] = {"preset": self.preset}
+        if self.reply_limit is not None:
+            known["max_new_tokens"] = self.reply_limit
+        if grammar is not None:
+            known["grammar"] = grammar
+        return read_sampling(body, Dialect.of_body(body), notes, **known)
+
+    @property
+    def reply_limit(self) -> int | None:
+        """The reply-length field this request type names (``max_tokens``)."""
+        return self.max_tokens
 
     def to_sampler_settings(self, defaults: SamplerSettings) -> SamplerSettings:
         """``defaults`` with every sampling field this request sets written over it."""
-        return apply_overrides(
-            defaults, {**self.sampler_overrides(), "logit_bias": self.token_bias}
-        )
-
-    def sampler_overrides(self) -> dict[str, object]:
-        """The sampler fields this request sets, by ``SamplerSettings`` name (None: unset);
-        ``logit_bias`` is apart (:attr:`token_bias`)."""
-        updates: dict[str, object] = {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": None if self.top_k is None else max(self.top_k, 0),
-            "min_p": self.min_p,
-            "typical_p": self.typical_p,
-            "top_n_sigma": self.top_n_sigma,
-            "repeat_penalty": self.repetition_penalty
-            if self.repetition_penalty is not None
-            else self.repeat_penalty,
-            "repeat_last_n": self.repeat_last_n,
-            "frequency_penalty": self.frequency_penalty,
-            "presence_penalty": self.presence_penalty,
-            "dry_multiplier": self.dry_multiplier,
-            "dry_base": self.dry_base,
-            "dry_allowed_length": self.dry_allowed_length,
-            "dry_penalty_last_n": self.dry_penalty_last_n,
-            "dry_sequence_breakers": self.dry_sequence_breakers,
-            "xtc_probability": self.xtc_probability,
-            "xtc_threshold": self.xtc_threshold,
-            "dynatemp_range": self.dynatemp_range,
-            "dynatemp_exponent": self.dynatemp_exponent,
-            "mirostat_mode": self.mirostat_mode,
-            "mirostat_tau": self.mirostat_tau,
-            "mirostat_eta": self.mirostat_eta,
-            "seed": self.seed,
-        }
-        return {k: v for k, v in updates.items() if v is not None}
+        sampling = self.sampling(FieldNotes())
+        return apply_overrides(defaults, {**sampling.overrides, "logit_bias": sampling.logit_bias})
 
 
 # -- chat completions -----------------------------------------------------------------
@@ -377,8 +351,8 @@ class ChatCompletionRequest(SamplingRequest):
     """``POST /v1/chat/completions``."""
 
     messages: list[ChatMessage] = Field(min_length=1)
-    logprobs: StrictBool | None = Field(None, description="Not supported: must be false.")
-    top_logprobs: int | None = Field(None, description="Not supported.")
+    logprobs: StrictBool | None = Field(None, description="Accepted, not honoured.")
+    top_logprobs: int | None = Field(None, description="Accepted, not honoured.")
     max_completion_tokens: int | None = Field(None, ge=1, description="Newer name of max_tokens.")
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = Field(None, description="Not supported: must be empty.")
@@ -393,8 +367,6 @@ class ChatCompletionRequest(SamplingRequest):
 
     @model_validator(mode="after")
     def _unsupported(self) -> ChatCompletionRequest:
-        if self.logprobs or self.top_logprobs:
-            raise ValueError("logprobs are not supported")
         if self.tools:
             raise ValueError("tools are not supported")
         formatted = self.response_format is not None and self.response_format.type != "text"
@@ -407,10 +379,10 @@ class ChatCompletionRequest(SamplingRequest):
         """``max_completion_tokens``, else ``max_tokens``."""
         return self.max_completion_tokens or self.max_tokens
 
-    def to_input(self, grammar: str | None) -> ChatInput:
+    def to_input(self, notes: FieldNotes, grammar: str | None) -> ChatInput:
         """This request as the chat layer takes it (``grammar``: from ``response_format``)."""
         messages = tuple(ApiMessage(m.template_role, m.text, m.name) for m in self.messages)
-        return ChatInput(messages, self.sampling(self.reply_limit, grammar), self.character)
+        return ChatInput(messages, self.sampling(notes, grammar), self.character)
 
 
 class ChatMessageOut(ResponseModel):
@@ -418,6 +390,8 @@ class ChatMessageOut(ResponseModel):
 
     role: Literal["assistant"] = "assistant"
     content: str
+    #: The reply's reasoning block, apart from the answer (llama-server, vLLM, DeepSeek).
+    reasoning_content: str | None = None
 
 
 class ChatChoice(ResponseModel):
@@ -453,6 +427,7 @@ class DeltaMessage(ResponseModel):
 
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
 
 
 class ChatChunkChoice(ResponseModel):
@@ -481,9 +456,11 @@ class CompletionRequest(SamplingRequest):
     """``POST /v1/completions``: one prompt, as text or as token ids."""
 
     prompt: str | list[str] | list[int] | list[list[int]]
-    best_of: int | None = Field(None, ge=1, le=1, description="Only 1 is supported.")
+    best_of: int | None = Field(
+        None, ge=1, le=MAX_CHOICES, description="Accepted; n choices are made, never more."
+    )
     echo: StrictBool | None = Field(False, description="Not supported: must be false.")
-    logprobs: int | None = Field(None, description="Not supported.")
+    logprobs: int | None = Field(None, description="Accepted, not honoured.")
     suffix: str | None = Field(None, description="Not supported.")
 
     @field_validator("prompt")
@@ -502,8 +479,6 @@ class CompletionRequest(SamplingRequest):
     def _unsupported(self) -> CompletionRequest:
         if self.echo:
             raise ValueError("echo is not supported")
-        if self.logprobs:
-            raise ValueError("logprobs are not supported")
         if self.suffix:
             raise ValueError("suffix is not supported")
         return self
@@ -519,13 +494,13 @@ class CompletionRequest(SamplingRequest):
             return value
         return [int(t) for t in value if isinstance(t, int)]
 
-    def to_input(self, grammar: str | None) -> TextInput:
+    def to_input(self, notes: FieldNotes) -> TextInput:
         """This request as the chat layer takes it."""
         if (self.model_extra or {}).get("character") is not None:
             raise InputError("character", "only /v1/chat/completions can play a character")
         prompt = self.single_prompt
         text_or_tokens = prompt if isinstance(prompt, str) else tuple(prompt)
-        return TextInput(text_or_tokens, self.sampling(self.max_tokens, grammar))
+        return TextInput(text_or_tokens, self.sampling(notes))
 
 
 class CompletionChoice(ResponseModel):
@@ -565,39 +540,3 @@ class ModelList(ResponseModel):
 
     object: Literal["list"] = "list"
     data: list[ModelCard]
-
-
-class TokenizeRequest(RequestBody):
-    """``POST /tokenize`` (llama.cpp server style)."""
-
-    content: str
-    add_special: StrictBool = Field(False, description="Add the BOS token if the model wants one.")
-    parse_special: StrictBool = Field(
-        True, description="Parse special tokens such as <|im_start|>."
-    )
-    with_pieces: StrictBool = Field(False, description="Return {id, piece} pairs.")
-
-
-class TokenPiece(ResponseModel):
-    """A token id with its text."""
-
-    id: int
-    piece: str
-
-
-class TokenizeResponse(ResponseModel):
-    """``POST /tokenize`` answer."""
-
-    tokens: list[int] | list[TokenPiece]
-
-
-class DetokenizeRequest(RequestBody):
-    """``POST /detokenize`` (llama.cpp server style)."""
-
-    tokens: list[int]
-
-
-class DetokenizeResponse(ResponseModel):
-    """``POST /detokenize`` answer."""
-
-    content: str

@@ -4,25 +4,25 @@ Engine requests come from the chat layer (:class:`~app.chat.api_prompts.ApiReque
 this module only picks the backend, runs the generation and shapes the answer.  Each
 public method returns a response model, an :class:`ErrorResponse` (a Parlor error met
 while serving, through :func:`~app.api.errors.error_response`, the one mapping) or, for a
-stream, an async iterator of SSE frames.  The
-backend is synchronous: its stream runs in worker threads, one API generation at a time
-(:class:`~app.api.gate.GenerationGate`), and a client that goes away stops it.
+stream, an async iterator of SSE frames.  Generations run through the
+:class:`~app.api.runner.GenerationRunner` every dialect shares: one API generation at a
+time, ``n`` choices from one prompt evaluation, and a client that goes away stops it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from app.api.errors import ClientGone, GenerationFailed, Unauthorized, error_response
+from app.api.errors import Unauthorized, error_response
 from app.api.gate import GenerationGate
 from app.api.grammar import grammar_for
+from app.api.naming import served_name
+from app.api.notes import FieldNotes
 from app.api.protocol import (
     ChatChoice,
     ChatCompletionRequest,
@@ -31,25 +31,21 @@ from app.api.protocol import (
     CompletionChoice,
     CompletionRequest,
     CompletionResponse,
-    DetokenizeRequest,
-    DetokenizeResponse,
     ErrorResponse,
     ModelCard,
     ModelList,
-    TokenizeRequest,
-    TokenizeResponse,
-    TokenPiece,
 )
-from app.api.pump import pumped_events
+from app.api.reasoning import split_reasoning
+from app.api.runner import DisconnectProbe, GenerationRunner, choices
 from app.api.sse import ChatChunks, CompletionChunks, openai_finish_reason, sse_stream, usage_of
 from app.chat.api_prompts import ApiRequests
-from app.engine.base import Backend, Finished, GenerationEvent, GenerationRequest
+from app.chat.api_reasoning import ApiReasoning
+from app.engine.base import Backend, GenerationRequest
 from app.errors import ParlorError
 
 log = logging.getLogger(__name__)
 
-#: Returns True once the HTTP client has gone away (``Request.is_disconnected``).
-DisconnectProbe = Callable[[], Awaitable[bool]]
+__all__ = ["BackendSource", "DisconnectProbe", "OpenAIServing", "served_name"]
 
 
 class BackendSource(Protocol):
@@ -77,13 +73,37 @@ class OpenAIServing:
         gate: GenerationGate | None = None,
         api_key: str | None = None,
         disconnect_poll_seconds: float = 0.25,
+        runner: GenerationRunner | None = None,
+        notes: FieldNotes | None = None,
+        reasoning: ApiReasoning | None = None,
     ) -> None:
         self._models = models
         self._requests = requests
-        self._gate = gate or GenerationGate()
+        self._reasoning = reasoning or ApiReasoning()
+        self._runner = runner or GenerationRunner(gate, disconnect_poll_seconds)
+        self._notes = notes or FieldNotes()
         self._api_key = api_key
         self._max_request_bytes = max_request_bytes
-        self._poll = disconnect_poll_seconds
+
+    @property
+    def models(self) -> BackendSource:
+        """Where the active backend comes from."""
+        return self._models
+
+    @property
+    def requests(self) -> ApiRequests:
+        """The chat layer's door for API requests."""
+        return self._requests
+
+    @property
+    def runner(self) -> GenerationRunner:
+        """Runs the generations (shared by every dialect)."""
+        return self._runner
+
+    @property
+    def notes(self) -> FieldNotes:
+        """Where unhonoured fields are logged once (shared by every dialect)."""
+        return self._notes
 
     @property
     def max_request_bytes(self) -> int:
@@ -103,7 +123,7 @@ class OpenAIServing:
         """The loaded model, if any."""
         if not self._models.loaded:
             return ModelList(data=[])
-        return ModelList(data=[ModelCard(id=self._models.current().info.name)])
+        return ModelList(data=[ModelCard(id=served_name(self._models.current().info))])
 
     async def create_chat_completion(
         self, request: ChatCompletionRequest, is_disconnected: DisconnectProbe
@@ -112,20 +132,29 @@ class OpenAIServing:
         try:
             backend = self._models.current()
             generation = await run_in_threadpool(self._chat_request, backend, request)
-            model = backend.info.name
+            model = served_name(backend.info)
+            generations = choices(generation, request.n or 1)
             if request.stream:
-                self._gate.check()
-                events = self._events(backend, generation, is_disconnected)
+                self._runner.check()
+                events = split_reasoning(
+                    self._runner.events(backend, generations, is_disconnected),
+                    lambda: self._reasoning.split(backend.info, generation),
+                )
                 return sse_stream(events, ChatChunks(model), include_usage=request.include_usage)
-            finished = await self._complete(backend, generation, is_disconnected)
+            finished = await self._runner.complete(backend, generations, is_disconnected)
         except ParlorError as exc:
             return self._error(exc)
-        message = ChatMessageOut(content=finished.text)
-        reason = openai_finish_reason(finished.finish_reason)
         return ChatCompletionResponse(
             model=model,
-            choices=[ChatChoice(message=message, finish_reason=reason)],
-            usage=usage_of(finished.stats),
+            choices=[
+                ChatChoice(
+                    index=i,
+                    message=self._message(backend, generation, f.text),
+                    finish_reason=openai_finish_reason(f.finish_reason),
+                )
+                for i, f in enumerate(finished)
+            ],
+            usage=usage_of(*(f.stats for f in finished)),
         )
 
     async def create_completion(
@@ -135,101 +164,44 @@ class OpenAIServing:
         try:
             backend = self._models.current()
             generation = await run_in_threadpool(self._completion_request, backend, request)
-            model = backend.info.name
+            model = served_name(backend.info)
+            generations = choices(generation, request.n or 1)
             if request.stream:
-                self._gate.check()
-                events = self._events(backend, generation, is_disconnected)
+                self._runner.check()
+                events = self._runner.events(backend, generations, is_disconnected)
                 chunks = CompletionChunks(model)
                 return sse_stream(events, chunks, include_usage=request.include_usage)
-            finished = await self._complete(backend, generation, is_disconnected)
+            finished = await self._runner.complete(backend, generations, is_disconnected)
         except ParlorError as exc:
             return self._error(exc)
-        reason = openai_finish_reason(finished.finish_reason)
         return CompletionResponse(
             model=model,
-            choices=[CompletionChoice(text=finished.text, finish_reason=reason)],
-            usage=usage_of(finished.stats),
+            choices=[
+                CompletionChoice(
+                    index=i, text=f.text, finish_reason=openai_finish_reason(f.finish_reason)
+                )
+                for i, f in enumerate(finished)
+            ],
+            usage=usage_of(*(f.stats for f in finished)),
         )
-
-    def tokenize(self, request: TokenizeRequest) -> ErrorResponse | TokenizeResponse:
-        """``POST /tokenize``: llama.cpp server semantics."""
-        try:
-            backend = self._models.current()
-            tokens = self._requests.tokenize(
-                backend,
-                request.content,
-                add_special=request.add_special,
-                parse_special=request.parse_special,
-            )
-            if not request.with_pieces:
-                return TokenizeResponse(tokens=tokens)
-            pieces = [TokenPiece(id=t, piece=backend.detokenize([t])) for t in tokens]
-            return TokenizeResponse(tokens=pieces)
-        except ParlorError as exc:
-            return self._error(exc)
-
-    def detokenize(self, request: DetokenizeRequest) -> ErrorResponse | DetokenizeResponse:
-        """``POST /detokenize``."""
-        try:
-            backend = self._models.current()
-            return DetokenizeResponse(content=self._requests.detokenize(backend, request.tokens))
-        except ParlorError as exc:
-            return self._error(exc)
 
     # -- running a generation ------------------------------------------------------------
 
     def _chat_request(self, backend: Backend, request: ChatCompletionRequest) -> GenerationRequest:
-        grammar = grammar_for(request.response_format, request.grammar)
-        return self._requests.chat(backend, request.to_input(grammar))
+        grammar = grammar_for(request.response_format, None)
+        return self._requests.chat(backend, request.to_input(self._notes, grammar))
 
     def _completion_request(
         self, backend: Backend, request: CompletionRequest
     ) -> GenerationRequest:
-        grammar = grammar_for(None, request.grammar)
-        return self._requests.completion(backend, request.to_input(grammar))
+        return self._requests.completion(backend, request.to_input(self._notes))
 
-    async def _complete(
-        self, backend: Backend, generation: GenerationRequest, is_disconnected: DisconnectProbe
-    ) -> Finished:
-        """Run to the end; the ``Finished`` event (an error reply raises)."""
-        finished: Finished | None = None
-        async with aclosing(self._events(backend, generation, is_disconnected)) as events:
-            async for event in events:
-                if isinstance(event, Finished):
-                    finished = event
-        if finished is None:
-            raise ClientGone("the client disconnected before the reply was ready")
-        if finished.finish_reason == "error":
-            raise GenerationFailed(finished.error or "the backend failed without a reason")
-        return finished
-
-    async def _events(
-        self, backend: Backend, generation: GenerationRequest, is_disconnected: DisconnectProbe
-    ) -> AsyncGenerator[GenerationEvent, None]:
-        """The backend's events, produced in a worker thread during this request's turn.
-
-        Ends early (the stream closed) when the client disconnects; a watcher task cancels
-        this request if that happens during a long step such as prompt evaluation.
-        """
-        async with self._gate.turn():
-            if await is_disconnected():
-                return
-            watcher = asyncio.create_task(self._watch(is_disconnected, generation))
-            try:
-                async with aclosing(pumped_events(backend, generation)) as events:
-                    async for event in events:
-                        yield event
-                        if not isinstance(event, Finished) and await is_disconnected():
-                            log.info("client disconnected; stopping its generation")
-                            return
-            finally:
-                watcher.cancel()
-
-    async def _watch(self, is_disconnected: DisconnectProbe, generation: GenerationRequest) -> None:
-        while not await is_disconnected():
-            await asyncio.sleep(self._poll)
-        log.info("client disconnected; stopping its generation")
-        generation.cancel.set()  # this request's only: a UI reply beside it goes on
+    def _message(
+        self, backend: Backend, generation: GenerationRequest, text: str
+    ) -> ChatMessageOut:
+        """A chat reply split into its answer and its reasoning (``reasoning_content``)."""
+        parsed = self._reasoning.parse(backend.info, generation, text)
+        return ChatMessageOut(content=parsed.answer, reasoning_content=parsed.reasoning or None)
 
     def _error(self, exc: ParlorError) -> ErrorResponse:
         log.info("API request failed: %s", exc)

@@ -3,7 +3,10 @@
 1. chat only: a chunk carrying the role (``delta: {role: "assistant", content: ""}``);
 2. one chunk per piece of text;
 3. a chunk carrying ``finish_reason``;
-4. with ``stream_options.include_usage``: a chunk with ``usage`` and no choices;
+   (with ``n`` > 1, 2 and 3 repeat for each choice in turn, each chunk naming its
+   choice's ``index``, as SillyTavern's multi-swipe reads them)
+4. with ``stream_options.include_usage``: a chunk with ``usage`` (all choices) and no
+   choices;
 5. ``data: [DONE]``.
 
 A Parlor error at any point (or a reply the backend ends with an error) is sent as an
@@ -29,6 +32,7 @@ from app.api.protocol import (
     new_id,
     now,
 )
+from app.chat.api_reasoning import ReasoningDelta
 from app.engine.base import FinishReason, GenerationEvent, GenerationStats, TextDelta
 from app.errors import ParlorError
 
@@ -50,12 +54,12 @@ def openai_finish_reason(reason: FinishReason) -> str:
     return _FINISH_REASONS[reason]
 
 
-def usage_of(stats: GenerationStats) -> UsageInfo:
-    """The ``usage`` object of a finished generation."""
+def usage_of(*stats: GenerationStats) -> UsageInfo:
+    """The ``usage`` object of finished generations (choices of one prompt)."""
+    prompt = stats[0].prompt_tokens if stats else 0
+    completion = sum(s.completion_tokens for s in stats)
     return UsageInfo(
-        prompt_tokens=stats.prompt_tokens,
-        completion_tokens=stats.completion_tokens,
-        total_tokens=stats.prompt_tokens + stats.completion_tokens,
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
     )
 
 
@@ -71,12 +75,16 @@ class ChunkFormat(Protocol):
         """Chunks sent before any text."""
         ...
 
-    def delta(self, text: str) -> str:
-        """A chunk adding ``text``."""
+    def delta(self, text: str, index: int = 0) -> str:
+        """A chunk adding ``text`` to choice ``index``."""
         ...
 
-    def finish(self, reason: str) -> str:
-        """The chunk carrying ``finish_reason``."""
+    def reasoning(self, text: str, index: int = 0) -> str:
+        """A chunk adding reasoning ``text`` to choice ``index``."""
+        ...
+
+    def finish(self, reason: str, index: int = 0) -> str:
+        """The chunk carrying choice ``index``'s ``finish_reason``."""
         ...
 
     def usage(self, usage: UsageInfo) -> str:
@@ -102,13 +110,19 @@ class ChatChunks:
         """The role chunk."""
         return [self._chunk([ChatChunkChoice(delta=DeltaMessage(role="assistant", content=""))])]
 
-    def delta(self, text: str) -> str:
+    def delta(self, text: str, index: int = 0) -> str:
         """A content chunk."""
-        return self._chunk([ChatChunkChoice(delta=DeltaMessage(content=text))])
+        return self._chunk([ChatChunkChoice(index=index, delta=DeltaMessage(content=text))])
 
-    def finish(self, reason: str) -> str:
+    def reasoning(self, text: str, index: int = 0) -> str:
+        """A ``reasoning_content`` chunk."""
+        delta = DeltaMessage(reasoning_content=text)
+        return self._chunk([ChatChunkChoice(index=index, delta=delta)])
+
+    def finish(self, reason: str, index: int = 0) -> str:
         """An empty delta with the finish reason."""
-        return self._chunk([ChatChunkChoice(delta=DeltaMessage(), finish_reason=reason)])
+        choice = ChatChunkChoice(index=index, delta=DeltaMessage(), finish_reason=reason)
+        return self._chunk([choice])
 
     def usage(self, usage: UsageInfo) -> str:
         """No choices, only usage."""
@@ -133,13 +147,17 @@ class CompletionChunks:
         """Text completions open with text straight away."""
         return []
 
-    def delta(self, text: str) -> str:
+    def delta(self, text: str, index: int = 0) -> str:
         """A text chunk."""
-        return self._chunk([CompletionChoice(text=text)])
+        return self._chunk([CompletionChoice(index=index, text=text)])
 
-    def finish(self, reason: str) -> str:
+    def reasoning(self, text: str, index: int = 0) -> str:
+        """Text completions stay raw: reasoning is text like any other."""
+        return self.delta(text, index)
+
+    def finish(self, reason: str, index: int = 0) -> str:
         """Empty text with the finish reason."""
-        return self._chunk([CompletionChoice(text="", finish_reason=reason)])
+        return self._chunk([CompletionChoice(index=index, text="", finish_reason=reason)])
 
     def usage(self, usage: UsageInfo) -> str:
         """No choices, only usage."""
@@ -147,23 +165,32 @@ class CompletionChunks:
 
 
 async def sse_stream(
-    events: AsyncGenerator[GenerationEvent, None], chunks: ChunkFormat, *, include_usage: bool
+    events: AsyncGenerator[tuple[int, GenerationEvent | ReasoningDelta], None],
+    chunks: ChunkFormat,
+    *,
+    include_usage: bool,
 ) -> AsyncIterator[str]:
-    """The SSE frames of one completion (see the module docstring for the contract)."""
+    """The SSE frames of one completion (see the module docstring for the contract);
+    ``events`` are ``(choice index, event)`` pairs."""
     try:
         async with aclosing(events) as stream:
             for opening in chunks.opening():
                 yield frame(opening)
-            async for event in stream:
+            finished: list[GenerationStats] = []
+            async for index, event in stream:
+                if isinstance(event, ReasoningDelta):
+                    yield frame(chunks.reasoning(event.text, index))
+                    continue
                 if isinstance(event, TextDelta):
                     if event.text:
-                        yield frame(chunks.delta(event.text))
+                        yield frame(chunks.delta(event.text, index))
                     continue
                 if event.finish_reason == "error":
                     raise GenerationFailed(event.error or "the backend failed without a reason")
-                yield frame(chunks.finish(openai_finish_reason(event.finish_reason)))
-                if include_usage:
-                    yield frame(chunks.usage(usage_of(event.stats)))
+                yield frame(chunks.finish(openai_finish_reason(event.finish_reason), index))
+                finished.append(event.stats)
+            if include_usage and finished:
+                yield frame(chunks.usage(usage_of(*finished)))
     except ParlorError as exc:
         log.warning("stream ended with an error: %s", exc)
         yield frame(error_response(exc).model_dump_json())

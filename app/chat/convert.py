@@ -70,9 +70,16 @@ def chat_history(messages: Sequence[Message], user_name: str) -> list[ChatMessag
                 is_user=is_user,
                 narrator=message.role in (StoredRole.NARRATOR, StoredRole.SYSTEM),
                 sent_at=message.created_at,
+                reasoning=reasoning_of(message),
             )
         )
     return history
+
+
+def reasoning_of(message: Message) -> str:
+    """A message's reasoning block (SillyTavern's ``extra.reasoning``), or ""."""
+    value = message.extra.get("reasoning")
+    return value if isinstance(value, str) else ""
 
 
 def model_info(info: EngineModelInfo) -> ModelInfo:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from pydantic import ValidationError
@@ -61,6 +61,12 @@ class Sampling:
     stop: tuple[str, ...] = ()
     #: A GBNF grammar the reply must follow.
     grammar: str | None = None
+    #: Report this many most likely tokens per generated token (llama.cpp's ``n_probs``).
+    n_probs: int = 0
+    #: Prompt plus reply must fit in this many tokens: a longer prompt loses its oldest
+    #: tokens (text-generation-webui's ``truncation_length``, KoboldCpp's
+    #: ``max_context_length``); None keeps the whole prompt.
+    context_limit: int | None = None
 
 
 #: A request that sets nothing of its own (a UI turn).
@@ -154,6 +160,22 @@ class RequestBuilder:
             text, tokens = backend.detokenize(prompt), list(prompt)
         return self._finish(info, tokens, base, sampling, text, None)
 
+    def continued(
+        self, backend: Backend, request: GenerationRequest, more: str, max_new_tokens: int
+    ) -> GenerationRequest:
+        """``request`` again with ``more`` (the reply so far) after its prompt text.
+
+        A reply that goes on after the chat layer wrote into it (a forced end of its
+        reasoning) is asked for this way; everything but the prompt and length is kept.
+        """
+        info = backend.info
+        text = (request.prompt_text or backend.detokenize(request.prompt_tokens)) + more
+        tokens = self.tokenize_prompt(backend, text)
+        if len(tokens) >= info.n_ctx:
+            raise ContextLengthExceeded(len(tokens), info.n_ctx)
+        room = min(max_new_tokens, info.n_ctx - len(tokens))
+        return replace(request, prompt_tokens=tokens, prompt_text=text, max_new_tokens=room)
+
     def tokenize_prompt(self, backend: Backend, text: str) -> list[int]:
         """``text`` as a prompt: special tokens parsed, BOS added unless it starts with one.
 
@@ -209,6 +231,8 @@ class RequestBuilder:
     ) -> GenerationRequest:
         if not tokens:
             raise InputError("prompt", "is empty")
+        max_new = sampling.max_new_tokens or base.max_new_tokens
+        tokens = truncated(info, tokens, sampling.context_limit, max_new)
         if len(tokens) >= info.n_ctx:
             raise ContextLengthExceeded(len(tokens), info.n_ctx)
         overrides = dict(sampling.overrides)
@@ -218,13 +242,12 @@ class RequestBuilder:
         return GenerationRequest(
             prompt_tokens=tokens,
             sampler=apply_overrides(base.sampler, overrides),
-            max_new_tokens=sampling.max_new_tokens
-            or base.max_new_tokens
-            or info.n_ctx - len(tokens),
+            max_new_tokens=max_new or info.n_ctx - len(tokens),
             stop=merge_stops(sampling.stop, base.stop),
             grammar=sampling.grammar,
             prompt_text=text,
             messages=messages,
+            n_probs=sampling.n_probs,
         )
 
 
@@ -238,6 +261,20 @@ def apply_overrides(defaults: SamplerSettings, overrides: Mapping[str, object]) 
         error = exc.errors()[0]
         name = ".".join(str(p) for p in error["loc"]) or "sampling"
         raise InputError(name, str(error["msg"])) from None
+
+
+def truncated(
+    info: ModelInfo, tokens: list[int], limit: int | None, max_new: int | None
+) -> list[int]:
+    """``tokens`` without their oldest ones (a leading BOS stays) so that they and a
+    reply of ``max_new`` tokens fit into ``limit`` (and the context); None: untouched."""
+    if limit is None:
+        return tokens
+    room = min(limit, info.n_ctx) - (max_new or 0)
+    if len(tokens) <= room or room < 2:
+        return tokens
+    head = tokens[:1] if tokens[0] == info.bos_token_id else []
+    return [*head, *tokens[len(tokens) - room + len(head) :]]
 
 
 def merge_stops(*groups: Sequence[str]) -> tuple[str, ...]:

@@ -13,10 +13,13 @@ whole chat.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from app.cards.model import CharacterCard
-from app.chat.turns import Progress, TurnRunner
+from app.chat.reasoning_extra import continued, edited_extra, generated_extra, stored_thought
+from app.chat.thinking import Thought
+from app.chat.turns import ModelReasoning, Progress, TurnRunner
 from app.chat.views import (
     DEFAULT_USER_NAME,
     ChatView,
@@ -28,6 +31,7 @@ from app.chat.views import (
 )
 from app.errors import InputError, NotFound
 from app.prompt.itemize import PromptPart, itemize
+from app.prompt.reasoning import find_template, template_names
 from app.prompt.types import BuiltPrompt, GenerationType
 from app.storage.db import Database
 from app.storage.types import (
@@ -136,7 +140,10 @@ class ChatService:
     def setting_choices(self) -> SettingChoices:
         """The presets, formats and personas a chat can choose from."""
         personas = [(p.name, p.id) for p in self._stores.personas.list_personas()]
-        return SettingChoices(self._runner.preset_names(), self._runner.format_names(), personas)
+        return SettingChoices(
+            self._runner.preset_names(), self._runner.format_names(), personas,
+            template_names(), self._runner.model_reasoning(),
+        )  # fmt: skip
 
     def context_use(self, chat_id: int) -> ContextUse:
         """The next reply's prompt size against the context (``ModelNotLoaded`` without one)."""
@@ -193,13 +200,29 @@ class ChatService:
         return message
 
     def save_settings(
-        self, chat_id: int, settings: ChatSettings, *, persona_id: int | None
+        self,
+        chat_id: int,
+        settings: ChatSettings,
+        *,
+        persona_id: int | None,
+        model_reasoning: ModelReasoning | None = None,
     ) -> Chat:
-        """Store the chat's author's note, overrides and persona, in one transaction."""
+        """Store the chat's author's note, overrides and persona, in one transaction.
+
+        ``model_reasoning`` also chooses the reasoning template of a model (its ``chosen``
+        None: detect it again).
+        """
         self._runner.check_choices(settings)
         chats = self._stores.chats
+        for name in (settings.reasoning.template, model_reasoning and model_reasoning.chosen):
+            if name and find_template(name) is None:
+                raise NotFound("reasoning template", name)
         with self._db.transaction() as session:
             chats.update_settings(chat_id, settings, session=session)
+            if model_reasoning is not None:
+                self._stores.preferences.set_reasoning_template(
+                    model_reasoning.model, model_reasoning.chosen, session=session
+                )
             return chats.set_persona(chat_id, persona_id, session=session)
 
     def branch(self, message_id: int) -> Chat:
@@ -269,22 +292,17 @@ class ChatService:
         if not path or path[-1].role == Role.USER:
             raise InputError("continue", "the last message is not a reply to continue")
         last = path[-1]
+        before = stored_thought(last.extra)
+        in_block = bool(before.text) and not last.content
 
         def persist(done: Progress) -> Message:
             info = done.gen_info or GenInfo()
+            extra = {**last.extra, **generated_extra(done.thought)} if in_block else None
             return self._stores.chats.finish_message(
-                last.id, last.content + done.text, info, stopped=info.stopped
+                last.id, done.text, info, stopped=info.stopped, extra=extra
             )
 
-        for progress in self._generate(chat, path, "continue", persist):
-            yield Progress(
-                last.content + progress.text,
-                progress.done,
-                progress.finish_reason,
-                progress.gen_info,
-                progress.message,
-                progress.prompt_tokens,
-            )
+        yield from self._generate(chat, path, "continue", persist, before)
 
     def impersonate(self, chat_id: int) -> Iterator[Progress]:
         """Write the user's next message for them (not stored: it goes to the input box)."""
@@ -360,6 +378,15 @@ class ChatService:
         chats.update_message_content(message_id, text)
         return chats.get_message(message_id)
 
+    def set_reasoning(self, message_id: int, text: str) -> Message:
+        """Edit a message's reasoning block; an empty ``text`` deletes it (the answer stays)."""
+        chats = self._stores.chats
+        with self._db.transaction() as session:
+            message = chats.get_message(message_id, session=session)
+            extra = edited_extra(message.extra, text)
+            chats.update_message_extra(message_id, extra, session=session)
+            return chats.get_message(message_id, session=session)
+
     def delete(self, message_id: int) -> int:
         """Delete a message and everything below it; returns how many were removed."""
         return self._stores.chats.delete_message(message_id)
@@ -367,24 +394,26 @@ class ChatService:
     # -- internals -----------------------------------------------------------------
 
     def _generate(
-        self, chat: Chat, history: Sequence[Message], kind: GenerationType, persist: Persist
+        self,
+        chat: Chat,
+        history: Sequence[Message],
+        kind: GenerationType,
+        persist: Persist,
+        before: Thought | None = None,
     ) -> Iterator[Progress]:
+        """Stream a reply and store it when it ends (``before``: a continued one's reasoning)."""
         context = self._runner.context(chat, history, kind)
         prompt = self._runner.build(context)
         for progress in self._runner.stream(context, prompt):
+            if before is not None:
+                progress = replace(progress, thought=continued(before, progress.thought))
             if not progress.done:
                 yield progress
                 continue
             # A stopped reply keeps its partial text (marked stopped); an empty one is dropped.
-            message = persist(progress) if progress.text.strip() else None
-            yield Progress(
-                progress.text,
-                True,
-                progress.finish_reason,
-                progress.gen_info,
-                message,
-                progress.prompt_tokens,
-            )
+            written = progress.text.strip() or progress.thought.text
+            message = persist(progress) if written else None
+            yield replace(progress, message=message)
 
     def _new_reply(self, chat_id: int, parent_id: int | None) -> Persist:
         def persist(done: Progress) -> Message:
@@ -396,6 +425,7 @@ class ChatService:
                 speaker=card_name,
                 content=done.text,
                 gen_info=done.gen_info,
+                extra=generated_extra(done.thought),
             )
 
         return persist
@@ -409,6 +439,7 @@ class ChatService:
                 speaker=sibling.speaker,
                 content=done.text,
                 gen_info=done.gen_info,
+                extra=generated_extra(done.thought),
             )
 
         return persist

@@ -10,19 +10,29 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from app.cards.model import CharacterCard
 from app.chat.convert import character_info, chat_history, lore_entries, model_info, persona_info
 from app.chat.requests import NO_SAMPLING, RequestBuilder, Sampling
+from app.chat.thinking import ReplyPlan, ThinkingRun, Thought
 from app.chat.trimming import ChunkedTrim
-from app.engine.base import Backend, Finished, FinishReason, GenerationRequest, TextDelta
+from app.engine.base import (
+    Backend,
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    ModelInfo,
+    TextDelta,
+)
 from app.engine.manager import ModelManager
 from app.presets.library import PresetLibrary, default_preset_name
 from app.presets.model import Preset
 from app.prompt.assemble import PromptBuilder
 from app.prompt.formats import PromptPosition
 from app.prompt.formats import Role as PromptRole
+from app.prompt.reasoning import ReasoningPrompt, detect_template, find_template
+from app.prompt.reasoning_parser import reply_start
 from app.prompt.registry import FormatRegistry
 from app.prompt.types import AuthorNote, BuiltPrompt, GenerationType, PromptRequest
 from app.prompt.worldinfo import WIEntry
@@ -33,7 +43,14 @@ from app.storage.repositories import (
     PersonaRepository,
     PreferencesRepository,
 )
-from app.storage.types import AuthorNoteSettings, Chat, ChatSettings, GenInfo, Message
+from app.storage.types import (
+    AuthorNoteSettings,
+    Chat,
+    ChatSettings,
+    GenInfo,
+    Message,
+    ReasoningSettings,
+)
 
 #: Seconds between two streamed updates to the UI at most (10–20 Hz keeps Gradio smooth).
 UPDATE_INTERVAL = 0.06
@@ -62,6 +79,16 @@ class Choices:
 
 
 @dataclass(frozen=True)
+class ModelReasoning:
+    """The loaded model's reasoning template: the user's choice and what is detected."""
+
+    model: str
+    #: The template chosen for this model (None: the detected one is used).
+    chosen: str | None
+    detected: str
+
+
+@dataclass(frozen=True)
 class TurnContext:
     """Everything one generation for a chat depends on."""
 
@@ -75,7 +102,10 @@ class TurnContext:
 
 @dataclass(frozen=True)
 class Progress:
-    """A reply as it streams; the last one has ``done`` set and ``gen_info`` filled."""
+    """A reply as it streams; the last one has ``done`` set and ``gen_info`` filled.
+
+    ``text`` is the answer; the reasoning block (if any) is ``thought``.
+    """
 
     text: str
     done: bool = False
@@ -83,6 +113,7 @@ class Progress:
     gen_info: GenInfo | None = None
     message: Message | None = None
     prompt_tokens: int = 0
+    thought: Thought = field(default_factory=Thought)
 
 
 class TurnRunner:
@@ -134,6 +165,7 @@ class TurnRunner:
             prompt_persona = replace(prompt_persona, name=user_name)
         request = PromptRequest(
             format=self._formats.select(choice.format, model_info(info)),
+            reasoning=self.reasoning_prompt(chat.settings.reasoning, info),
             character=character_info(card),
             history=chat_history(history, prompt_persona.name),
             n_ctx=info.n_ctx,
@@ -146,6 +178,26 @@ class TurnRunner:
             chat_id=str(chat.id),
         )
         return TurnContext(chat, card, preset, request, choice.warnings)
+
+    def reasoning_template(self, settings: ReasoningSettings, info: ModelInfo) -> str:
+        """The reasoning template's name: the chat's, else the model's, else detected."""
+        chosen = settings.template or self.stores.preferences.reasoning_template(info.name)
+        if find_template(chosen) is not None:
+            return str(chosen)
+        return detect_template(info.chat_template)
+
+    def model_reasoning(self) -> ModelReasoning | None:
+        """The loaded model's reasoning template, chosen and detected (None: no model)."""
+        if not self._models.loaded:
+            return None
+        info = self._models.current().info
+        chosen = self.stores.preferences.reasoning_template(info.name)
+        return ModelReasoning(info.name, chosen, detect_template(info.chat_template))
+
+    def reasoning_prompt(self, settings: ReasoningSettings, info: ModelInfo) -> ReasoningPrompt:
+        """What prompts of a chat with ``settings`` do with reasoning, on this model."""
+        template = find_template(self.reasoning_template(settings, info))
+        return ReasoningPrompt(template, settings.add_to_prompts, settings.thinking)
 
     def setting_warnings(self, chat: Chat) -> tuple[str, ...]:
         """What in the chat's own settings no longer exists (and falls back to a default)."""
@@ -243,23 +295,24 @@ class TurnRunner:
         prompt: BuiltPrompt,
         n_prompt: int,
     ) -> Iterator[Progress]:
-        text, last_push = prompt.reply_prefix, 0.0
-        for event in backend.stream(request):
+        run = ThinkingRun(backend, request, reply_plan(context, prompt), self._requests)
+        run.feed(prompt.reply_prefix)
+        last_push = 0.0
+        for event in run.events():
             if isinstance(event, TextDelta):
-                text += event.text
                 now = time.monotonic()
                 if now - last_push >= UPDATE_INTERVAL:
                     last_push = now
-                    yield Progress(text, prompt_tokens=n_prompt)
-            elif isinstance(event, Finished):
+                    parsed = run.parsed()
+                    thought = run.thought(parsed)
+                    yield Progress(parsed.answer, prompt_tokens=n_prompt, thought=thought)
+            else:
+                parsed = run.finish()
                 info = _gen_info(backend, context, event)
                 yield Progress(
-                    prompt.reply_prefix + event.text,
-                    True,
-                    event.finish_reason,
-                    info,
-                    prompt_tokens=n_prompt,
-                )
+                    parsed.answer, True, event.finish_reason, info,
+                    prompt_tokens=n_prompt, thought=run.thought(parsed),
+                )  # fmt: skip
 
     def preset_names(self) -> list[str]:
         """Every sampler preset's name."""
@@ -318,6 +371,23 @@ def author_note(note: AuthorNoteSettings) -> AuthorNote:
         depth=note.depth,
         role=_NOTE_ROLES[note.role],
     )
+
+
+def reply_plan(context: TurnContext, prompt: BuiltPrompt) -> ReplyPlan:
+    """Where the reply to ``prompt`` starts: inside a reasoning block, after one, or unknown.
+
+    A continued reply goes on inside its open block (no answer yet) or in its answer.
+    """
+    request = context.request
+    template = request.reasoning.template
+    budget = context.chat.settings.reasoning.budget
+    if request.generation == "continue" and request.history:
+        last = request.history[-1]
+        if last.reasoning and not last.text:
+            return ReplyPlan(template, "thinking", reasoning=last.reasoning, budget=budget)
+        return ReplyPlan(template, "answer", answer=last.text)
+    head = prompt.text[: len(prompt.text) - len(prompt.reply_prefix)]
+    return ReplyPlan(template, reply_start(head, template), budget=budget)
 
 
 def _text(value: object) -> str | None:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from app.chat.turns import Progress
+from app.chat.reasoning_extra import stored_thought
+from app.chat.thinking import Thought
+from app.chat.turns import ModelReasoning, Progress
 from app.storage.types import Chat, Message
 
 #: The user's name in a chat with no persona at all.
@@ -25,6 +27,11 @@ class ShownMessage:
     message: Message
     swipe_index: int
     swipe_count: int
+
+    @property
+    def thought(self) -> Thought:
+        """The message's reasoning block (SillyTavern's ``extra.reasoning``)."""
+        return stored_thought(self.message.extra)
 
 
 @dataclass(frozen=True)
@@ -56,12 +63,15 @@ class ChatView:
 
 @dataclass(frozen=True)
 class SettingChoices:
-    """What a chat's settings can be set to: preset, format and persona names."""
+    """What a chat's settings can be set to: preset, format, persona and reasoning."""
 
     presets: list[str]
     formats: list[str]
     #: ``(name, id)`` of every persona.
     personas: list[tuple[str, int]]
+    reasoning_templates: list[str] = field(default_factory=list)
+    #: The loaded model's reasoning template (None: no model is loaded).
+    model_reasoning: ModelReasoning | None = None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,9 @@ class ModelInfo:
     #: Whether the KV cache can drop its oldest tokens and shift the rest; where it
     #: cannot, the chat layer trims history in chunks.
     can_shift: bool = True
+    #: The model family ("llama-3", "mistral", "qwen2", …; see :mod:`app.engine.family`),
+    #: which clients such as SillyTavern read from a model's name to pick a tokenizer.
+    family: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,26 @@ class GenerationRequest:
     #: Set it to stop this generation only (prompt processing included), whoever else
     #: is waiting for or using the backend; one that has not started yet never starts.
     cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+    #: Report this many most likely tokens (and the chosen one's probability) for every
+    #: generated token; 0 (the default) computes nothing.
+    n_probs: int = 0
+
+
+@dataclass(frozen=True)
+class TokenProb:
+    """A token and its probability (softmax of the raw logits at its position)."""
+
+    id: int
+    text: str
+    prob: float
+
+
+@dataclass(frozen=True)
+class TokenProbs:
+    """One generated token's probability and the ``n_probs`` most likely at its place."""
+
+    token: TokenProb
+    top: tuple[TokenProb, ...]
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,8 @@ class TextDelta:
     """A piece of the reply's text, in order; never splits a UTF-8 character."""
 
     text: str
+    #: With ``GenerationRequest.n_probs``: the tokens generated since the last delta.
+    probs: tuple[TokenProbs, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +122,10 @@ class Finished:
     text: str
     stats: GenerationStats
     error: str | None = None
+    #: The stop string that ended the reply (``finish_reason`` "stop"), else None.
+    stop_word: str | None = None
+    #: With ``GenerationRequest.n_probs``: every generated token's probabilities.
+    probs: tuple[TokenProbs, ...] = ()
 
 
 GenerationEvent = TextDelta | Finished

@@ -35,13 +35,16 @@ from app.engine.base import (
     GenerationStats,
     ModelInfo,
     TextDelta,
+    TokenProbs,
 )
+from app.engine.family import model_family
 from app.engine.gguf import GgufHeader, read_gguf_header
 from app.engine.kvcache import MIN_CHUNK
 from app.engine.kvslot import LOGITS_MIN_TOKENS, KvSlot, LoadResult, open_context
 from app.engine.sampler_chain import build_sampler_chain
 from app.engine.sampling import SamplerSettings, active_stages
 from app.engine.stopping import StopMatcher
+from app.engine.token_probs import token_probs
 from app.errors import ContextLengthExceeded, InputError, ModelLoadError
 
 #: Banned-string rollbacks allowed in one reply before the guard gives up.
@@ -267,7 +270,13 @@ class LlamaCppBackend:
             decode_seconds=time.perf_counter() - started - prompt_seconds,
             seed=seed,
         )
-        yield Finished(decode.finish_reason, decode.text, stats)
+        yield Finished(
+            decode.finish_reason,
+            decode.text,
+            stats,
+            stop_word=decode.stop_word,
+            probs=decode.all_probs,
+        )
 
     def _arm_abort(self, armed: bool) -> None:
         """Install the abort callback (prompt processing) or remove it (decoding)."""
@@ -329,6 +338,7 @@ class LlamaCppBackend:
             size_bytes=header.size_bytes,
             quantization=header.quantization,
             n_gpu_layers=n_gpu_layers,
+            family=model_family(header.metadata, header.name),
         )
 
     def _control_tokens(self) -> tuple[str, ...]:
@@ -365,6 +375,10 @@ class _Decode:
         self.finish_reason: FinishReason = "length"
         #: Logits to sample the first token from (a repeated prompt), else the context's.
         self.first_logits: npt.NDArray[np.float32] | None = None
+        #: With ``request.n_probs``: each generated token's probabilities, and how many
+        #: of them went out with a delta already.
+        self._probs: list[TokenProbs] = []
+        self._probs_sent = 0
 
     def run(self) -> Iterator[TextDelta]:
         backend, llama = self._backend, self._backend.llama
@@ -373,11 +387,14 @@ class _Decode:
             if backend._is_aborted():
                 self.finish_reason = "aborted"
                 break
-            if self.first_logits is not None:
-                token = _sample_logits(self._sampler, self.first_logits)
+            logits = self.first_logits
+            if logits is not None:
+                token = _sample_logits(self._sampler, logits)
                 self.first_logits = None
             else:
                 token = self._sampler.sample(llama._ctx, -1)  # also accepts the token
+            if self._request.n_probs > 0:
+                self._note_probs(token, logits)
             if backend.is_end_of_generation(token) and not self._request.sampler.ban_eos:
                 self.finish_reason = "stop"
                 break
@@ -392,7 +409,7 @@ class _Decode:
             delta = self._stop.feed(piece)
             if delta:
                 self.text += delta
-                yield TextDelta(delta)
+                yield TextDelta(delta, self._unsent_probs())
             if self._stop.stopped:
                 self.finish_reason = "stop"
                 break
@@ -406,7 +423,32 @@ class _Decode:
         tail = self._stop.feed(rest) + self._stop.flush()
         if tail:
             self.text += tail
-            yield TextDelta(tail)
+            yield TextDelta(tail, self._unsent_probs())
+
+    @property
+    def stop_word(self) -> str | None:
+        """The stop string that ended the reply, if one did."""
+        return self._stop.matched if self._stop.stopped else None
+
+    @property
+    def all_probs(self) -> tuple[TokenProbs, ...]:
+        """Every generated token's probabilities (empty without ``n_probs``)."""
+        return tuple(self._probs)
+
+    def _note_probs(self, token: int, logits: npt.NDArray[np.float32] | None) -> None:
+        """Record ``token``'s probabilities from the logits it was sampled from."""
+        llama = self._backend.llama
+        if logits is None:
+            pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
+            logits = np.ctypeslib.as_array(pointer, shape=(llama.n_vocab(),))
+        piece = self._backend.detokenize
+        self._probs.append(token_probs(logits, token, self._request.n_probs, lambda t: piece([t])))
+
+    def _unsent_probs(self) -> tuple[TokenProbs, ...]:
+        """The probabilities recorded since the last delta (sent with the next one)."""
+        unsent = tuple(self._probs[self._probs_sent :])
+        self._probs_sent = len(self._probs)
+        return unsent
 
     def _roll_back(self, drop: int) -> None:
         """Undo the last ``drop`` tokens (the newest is not yet evaluated) and refresh logits.
@@ -421,6 +463,7 @@ class _Decode:
         llama.n_tokens -= 1
         llama.eval([last])  # removes the dropped cells and gives fresh logits
         self.first_logits = None
+        del self._probs[max(len(self._probs) - drop, self._probs_sent) :]
         self._utf8.reset()
         self._rollbacks += 1
         if self._rollbacks >= MAX_ROLLBACKS:

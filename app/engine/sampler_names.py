@@ -4,14 +4,15 @@ llama.cpp's ``samplers`` names, text-generation-webui's ``sampler_priority``, Ap
 ``samplers_priorities`` and KoboldCpp's numeric ``sampler_order``: SillyTavern presets
 carry them (``app.presets``) and so do the requests the API dialects take
 (``app.api``).  Each maps onto :data:`~app.engine.sampling.SamplerStage` names; a sampler
-Parlor has no stage for maps to nothing.
+Parlor has no stage for maps to nothing.  The servers also disagree on what a look-back
+window of 0 or -1 means (:func:`penalty_window`, :func:`dry_window`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Literal
 
 from app.engine.sampling import SamplerStage, complete_order
 
@@ -150,3 +151,45 @@ def named_order(
     for name in names:
         stages.extend(stage for stage in table.get(name, ()) if stage not in stages)
     return complete_order(stages)
+
+
+# -- look-back windows: what 0 and -1 mean to each server -------------------------------
+
+#: The servers whose requests (and SillyTavern's presets for them) Parlor reads, by
+#: SillyTavern's ``api_type`` names.
+Server = Literal["llamacpp", "koboldcpp", "ooba", "tabby", "vllm"]
+SERVERS: Final[tuple[Server, ...]] = ("llamacpp", "koboldcpp", "ooba", "tabby", "vllm")
+
+
+def penalty_window(server: Server, value: int) -> int:
+    """A repetition-penalty look-back (``repeat_last_n``, ``rep_pen_range``,
+    ``repetition_penalty_range``, ``penalty_range``) as ``server`` reads it, in Parlor's
+    terms (``repeat_last_n``: -1 the whole context, 0 off, else that many tokens).
+
+    llama.cpp: 0 is off, -1 the context.  KoboldCpp raises anything below 1 to 1 (the
+    last token only).  text-generation-webui: 0 is the whole context.  TabbyAPI: -1 is
+    the whole context, 0 off.  vLLM has no window: its penalty sees everything.
+    """
+    if server == "vllm":
+        return -1
+    if value > 0:
+        return value
+    if server == "koboldcpp":
+        return 1
+    if server == "ooba":
+        return -1
+    return -1 if value < 0 else 0
+
+
+def dry_window(server: Server, value: int) -> int:
+    """A DRY look-back (``dry_penalty_last_n``, ``dry_range``) as ``server`` reads it, in
+    Parlor's terms (-1 the whole context, 0 off).
+
+    llama.cpp: 0 is off, -1 the context; KoboldCpp, text-generation-webui and TabbyAPI
+    (and vLLM, which has no DRY of its own): 0 and below are the whole context.
+    """
+    if value > 0:
+        return value
+    if server == "llamacpp":
+        return -1 if value < 0 else 0
+    return -1

@@ -239,7 +239,7 @@ def _switched_off(preset: Preset) -> list[str]:
     if penalised and not stage_is_active("penalties", settings):
         notes.append(
             "rep_pen_range = 0 switches the repetition penalties off, as llama.cpp reads it "
-            "(-1 is the whole context)"
+            "(-1 is the whole context; a settings.json section reads it as its type does)"
         )
     if preset.dry_multiplier > 0 and not stage_is_active("dry", settings):
         notes.append(

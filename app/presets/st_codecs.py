@@ -4,10 +4,13 @@ Each :class:`Codec` reads a few SillyTavern keys into Preset fields (``decode``)
 writes them back (``encode``).  Mapping notes (Parlor runs llama.cpp, so llama.cpp's
 meaning wins where SillyTavern's backends disagree):
 
-* ``rep_pen_range`` and ``dry_penalty_last_n`` keep llama.cpp's meaning (SillyTavern sends
-  them to llama.cpp as ``repeat_last_n`` / ``dry_penalty_last_n``): 0 switches the
-  penalty off and -1 is the whole context; the import report notes a set penalty that 0
-  switches off.
+* ``rep_pen_range`` and ``dry_penalty_last_n`` mean what the preset's API type reads
+  them as (:func:`~app.engine.sampler_names.penalty_window`, ``dry_window``): a KoboldAI
+  preset KoboldCpp's (below 1 is the last token only), a ``settings.json`` section its
+  ``type``'s (text-generation-webui: 0 is the whole context), a plain text-completion
+  preset llama.cpp's (SillyTavern sends them to llama.cpp as ``repeat_last_n`` /
+  ``dry_penalty_last_n``: 0 switches the penalty off, -1 is the whole context); the
+  import report notes a set penalty that 0 switches off.
 * ``top_k`` below 0 is SillyTavern's "off" for some backends: 0.  ``nsigma`` 0 means off
   (Parlor: -1).
 * ``dynatemp`` with ``min_temp``/``max_temp`` becomes temperature = their mean and
@@ -33,7 +36,11 @@ from typing import Any
 from app.engine.sampler_names import (
     KOBOLD_DEFAULT_ORDER,
     KOBOLD_INDEX_STAGES,
+    SERVERS,
     STAGE_TO_LLAMACPP,
+    Server,
+    dry_window,
+    penalty_window,
 )
 from app.engine.sampling import merge_order
 from app.errors import PresetError
@@ -412,14 +419,31 @@ def _sigma_out(value: float) -> float:
     return value if value > 0 else 0
 
 
-def _shared(typical: str, mirostat: str, ban_eos: str) -> list[Codec]:
+def _window(key: str, name: str, server: Server, meaning: Callable[[Server, int], int]) -> Codec:
+    """A look-back window read as the preset's API type reads it (a ``settings.json``
+    section names its type; otherwise ``server``)."""
+
+    def decode(src: Mapping[str, Any], reader: Reader) -> Fields:
+        if key not in src:
+            return {}
+        api_type = src.get("type")
+        reads_as = api_type if api_type in SERVERS else server
+        return {name: meaning(reads_as, reader.integer(src, key))}
+
+    def encode(preset: Preset) -> dict[str, Any]:
+        return {key: getattr(preset, name)}
+
+    return Codec((key,), (name,), decode, encode)
+
+
+def _shared(typical: str, mirostat: str, ban_eos: str, server: Server) -> list[Codec]:
     return [
         _scalar("top_p", "top_p"),
         _scalar("top_k", "top_k", "integer", _negative_is_off),
         _scalar(typical, "typical_p"),
         _scalar("min_p", "min_p"),
         _scalar("rep_pen", "repeat_penalty"),
-        _scalar("rep_pen_range", "repeat_last_n", "integer"),
+        _window("rep_pen_range", "repeat_last_n", server, penalty_window),
         _scalar(mirostat, "mirostat_mode", "integer"),
         _scalar("mirostat_tau", "mirostat_tau"),
         _scalar("mirostat_eta", "mirostat_eta"),
@@ -435,13 +459,13 @@ def textgen_codecs() -> list[Codec]:
     return [
         DYNATEMP,
         _scalar("temperature_last", "temperature_last", "boolean"),
-        *_shared("typical_p", "mirostat_mode", "ban_eos_token"),
+        *_shared("typical_p", "mirostat_mode", "ban_eos_token", "llamacpp"),
         _scalar("freq_pen", "frequency_penalty"),
         _scalar("presence_pen", "presence_penalty"),
         _scalar("dry_multiplier", "dry_multiplier"),
         _scalar("dry_base", "dry_base"),
         _scalar("dry_allowed_length", "dry_allowed_length", "integer"),
-        _scalar("dry_penalty_last_n", "dry_penalty_last_n", "integer"),
+        _window("dry_penalty_last_n", "dry_penalty_last_n", "llamacpp", dry_window),
         BREAKERS,
         _scalar("xtc_threshold", "xtc_threshold"),
         _scalar("xtc_probability", "xtc_probability"),
@@ -456,7 +480,7 @@ def kobold_codecs() -> list[Codec]:
     """Codecs for KoboldAI-format presets (SillyTavern ``kobold`` folder)."""
     return [
         _scalar("temp", "temperature"),
-        *_shared("typical", "mirostat", "use_default_badwordsids"),
+        *_shared("typical", "mirostat", "use_default_badwordsids", "koboldcpp"),
         KOBOLD_ORDER,
     ]
 

@@ -29,6 +29,7 @@ from app.prompt.instruct import (
 from app.prompt.macros import MacroEngine
 from app.prompt.prepare import Msg, Prepared, Preparer
 from app.prompt.sandbox import TemplateSandbox
+from app.prompt.thinking import with_thinking
 from app.prompt.types import BuiltPrompt, PromptRequest, Segment, SegmentKind, TokenCounter
 
 _FORMAT_TOKEN = "\u0000\ufffc\u0000\ufffd"
@@ -122,8 +123,10 @@ class PromptBuilder:
         """Build the prompt for ``request``; raises ``ContextLengthExceeded`` if it cannot fit."""
         prepared = self.prepare(request, count_tokens)
         if request.format.kind == "gguf":
-            return build_gguf(request, prepared, count_tokens, self._sandbox)
-        return _TextAssembly(request, prepared, count_tokens).run()
+            built = build_gguf(request, prepared, count_tokens, self._sandbox)
+        else:
+            built = _TextAssembly(request, prepared, count_tokens).run()
+        return with_thinking(built, request, count_tokens)
 
     def substitute(self, text: str, request: PromptRequest) -> str:
         """Expand macros in user input the way ST does when a message is sent."""

@@ -15,10 +15,13 @@ from app.errors import ContextLengthExceeded, TemplateError
 from app.prompt.gguf_template import ChatTurn, render_chat_template
 from app.prompt.instruct import stopping_strings
 from app.prompt.prepare import Msg, Prepared
+from app.prompt.reasoning import Thinking
 from app.prompt.sandbox import TemplateSandbox
 from app.prompt.types import BuiltPrompt, PromptRequest, Segment, SegmentKind, TokenCounter
 
 _CUT = "\u0000PARLOR-CUT\u0000"
+#: The variable Qwen3-style chat templates switch thinking with.
+THINKING_SWITCH = "enable_thinking"
 
 
 def _turn(msg: Msg) -> ChatTurn:
@@ -53,6 +56,7 @@ class _GgufRenderer:
         self.sandbox = sandbox
         self.mode = request.generation
         self.merge = False
+        self.variables = thinking_switch(template, request.reasoning.thinking)
 
     def raw(self, turns: Sequence[ChatTurn], *, generation_prompt: bool) -> str:
         """Render ``turns`` as they are (merged if the template needed that before)."""
@@ -65,6 +69,7 @@ class _GgufRenderer:
             bos_token=self.model.bos_token,
             eos_token=self.model.eos_token,
             add_generation_prompt=generation_prompt,
+            variables=self.variables,
         )
         bos = self.model.bos_token
         emits_bos = "bos_token" in self.template
@@ -90,6 +95,13 @@ class _GgufRenderer:
             text = self.raw([*turns, ChatTurn("user", _CUT)], generation_prompt=False)
             return text[: text.find(_CUT)]
         return self.raw(turns, generation_prompt=True)
+
+
+def thinking_switch(template: str, thinking: Thinking) -> dict[str, object]:
+    """The chat template's own thinking switch (``enable_thinking``), where it has one."""
+    if thinking == "auto" or THINKING_SWITCH not in template:
+        return {}
+    return {THINKING_SWITCH: thinking == "on"}
 
 
 def _system_text(prepared: Prepared, n_examples: int) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from app.prompt.sandbox import TemplateSandbox
@@ -26,8 +26,12 @@ def render_chat_template(
     eos_token: str,
     add_generation_prompt: bool = True,
     template_name: str = "GGUF chat template",
+    variables: Mapping[str, object] | None = None,
 ) -> str:
-    """Render ``turns`` with a Hugging Face chat template, in the sandbox."""
+    """Render ``turns`` with a Hugging Face chat template, in the sandbox.
+
+    ``variables`` are the template's own switches (``enable_thinking`` …).
+    """
     messages = [
         {"role": t.role, "content": t.content, **({"name": t.name} if t.name else {})}
         for t in turns
@@ -39,4 +43,5 @@ def render_chat_template(
         bos_token=bos_token,
         eos_token=eos_token,
         add_generation_prompt=add_generation_prompt,
+        **dict(variables or {}),
     )

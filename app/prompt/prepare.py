@@ -19,6 +19,7 @@ from app.prompt.formats import InstructTemplate, PromptFormat, PromptPosition, R
 from app.prompt.handlebars import HandlebarsTemplate
 from app.prompt.instruct import format_examples, format_story_string, parse_mes_examples
 from app.prompt.macros import MacroEngine, MacroEnv
+from app.prompt.reasoning import add_reasoning
 from app.prompt.sandbox import TemplateSandbox
 from app.prompt.types import ChatMessage, PersonaPosition, PromptRequest, TokenCounter
 from app.prompt.worldinfo import WIPosition, WIResult, WIScanData, WorldInfoScanner
@@ -201,6 +202,7 @@ class Preparer:
         if core and core[0].index == 0:
             core[0].mes = self.sub(core[0].mes)
         continuing = req.generation == "continue"
+        self._add_reasoning(core, continuing)
         bias = (
             "" if req.generation in ("continue", "impersonate") else req.settings.start_reply_with
         )
@@ -242,6 +244,17 @@ class Preparer:
         if self.req.generation in ("swipe", "regenerate") and core and not core[-1].is_user:
             core.pop()
         return core
+
+    def _add_reasoning(self, core: list[Msg], continuing: bool) -> None:
+        """SillyTavern's "add to prompts": past reasoning back in, per the settings."""
+        history = self.req.history
+        reasonings = [history[m.index].reasoning if m.index is not None else "" for m in core]
+        texts = add_reasoning(
+            [m.mes for m in core], reasonings, self.req.reasoning,
+            continuing=continuing, substitute=self.sub,
+        )  # fmt: skip
+        for msg, text in zip(core, texts, strict=True):
+            msg.mes = text
 
     def _author_note(self) -> tuple[bool, str]:
         note = self.req.author_note

@@ -9,6 +9,7 @@ from enum import IntEnum
 from typing import Literal
 
 from app.prompt.formats import PromptFormat, PromptPosition, Role, SystemPrompt
+from app.prompt.reasoning import ReasoningPrompt
 from app.prompt.worldinfo import WIEntry, WISettings
 
 #: ``count_tokens(text) -> int``: the loaded model's tokenizer (no BOS added).
@@ -45,6 +46,8 @@ class ChatMessage:
     narrator: bool = False
     force_avatar: bool = False
     sent_at: datetime | None = None
+    #: The message's reasoning block (left out of prompts unless asked for).
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,8 @@ class PromptRequest:
     #: At most this many example blocks (None: as many as fit), so that a chunked trim
     #: does not bring examples back and change the prompt's prefix.
     max_examples: int | None = None
+    #: Past reasoning added back, the thinking switch and the reasoning template.
+    reasoning: ReasoningPrompt = field(default_factory=ReasoningPrompt)
 
 
 @dataclass(frozen=True)

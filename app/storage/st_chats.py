@@ -38,15 +38,13 @@ from app.storage.models import (
 )
 from app.storage.repositories._tree import next_message_id
 from app.storage.repositories.chats import ChatRepository
+from app.storage.st_keys import ST_MESSAGE, SWIPE_INFO
 from app.storage.st_settings import settings_from_st, settings_to_st
 from app.storage.types import Chat, ChatSettings, GenInfo, Message, Role
 
 #: Chat metadata keys.
 CHAT_METADATA = "chat_metadata"
 ST_HEADER = "st_header"
-#: Keys of a row's ``st`` bookkeeping.
-SWIPE_INFO = "swipe_info"
-ST_MESSAGE = "message"
 _DERIVED = "derived"
 _RAW = "raw"
 _TIME_KEYS = ("send_date", "gen_started", "gen_finished")

@@ -135,6 +135,46 @@ class AuthorNoteSettings:
     role: NoteRole = "system"
 
 
+#: Whether the model should think: as its template decides, always, or never.
+ThinkingMode = Literal["auto", "on", "off"]
+THINKING_MODES: tuple[ThinkingMode, ...] = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class ReasoningSettings:
+    """A chat's reasoning choices: shown or hidden, template, prompts, thinking, budget."""
+
+    show: bool = True
+    #: The reasoning template's name (None: the model's choice, else detected).
+    template: str | None = None
+    #: Add the reasoning of this many of the newest messages to prompts (0: none).
+    add_to_prompts: int = 0
+    thinking: ThinkingMode = "auto"
+    #: Reasoning tokens after which the closing tag is forced (None: no limit).
+    budget: int | None = None
+
+    def to_json(self) -> JSONDict:
+        """The object stored under ``reasoning`` (defaults left out)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) != f.default
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ReasoningSettings:
+        """Read :meth:`to_json`'s object; values of the wrong type fall back to defaults."""
+        budget = data.get("budget")
+        thinking = data.get("thinking")
+        return cls(
+            show=data.get("show") is not False,
+            template=_text_or_none(data.get("template")),
+            add_to_prompts=whole_number(data.get("add_to_prompts"), 0),
+            thinking=thinking if thinking in THINKING_MODES else "auto",
+            budget=None if budget is None else whole_number(budget, 0),
+        )
+
+
 @dataclass(frozen=True)
 class ChatSettings:
     """What the user chose for one chat: author's note and per-chat overrides.
@@ -146,6 +186,7 @@ class ChatSettings:
     author_note: AuthorNoteSettings = AuthorNoteSettings()
     preset: str | None = None
     format: str | None = None
+    reasoning: ReasoningSettings = ReasoningSettings()
     other: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> JSONDict:
@@ -161,6 +202,9 @@ class ChatSettings:
         for key in ("preset", "format"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
+        reasoning = self.reasoning.to_json()
+        if reasoning:
+            data["reasoning"] = reasoning
         return data
 
     @classmethod
@@ -168,12 +212,17 @@ class ChatSettings:
         """Read :meth:`to_json`'s object; values of the wrong type fall back to defaults."""
         if not data:
             return cls()
-        other = {k: v for k, v in data.items() if k not in ("author_note", "preset", "format")}
+        known = ("author_note", "preset", "format", "reasoning")
+        other = {k: v for k, v in data.items() if k not in known}
         note = data.get("author_note")
+        reasoning = data.get("reasoning")
         return cls(
             author_note=_author_note(note if isinstance(note, Mapping) else {}),
             preset=_text_or_none(data.get("preset")),
             format=_text_or_none(data.get("format")),
+            reasoning=ReasoningSettings.from_json(
+                reasoning if isinstance(reasoning, Mapping) else {}
+            ),
             other=other,
         )
 

@@ -57,7 +57,8 @@ CHAT_TEMPLATE: Final = '<div class="chat-host"></div>'
 CHAT_ACTIONS_JS: Final = """
 const host = element.querySelector('.chat-host') || element;
 const titles = {edit: 'Edit', branch: 'Branch into a new chat from here', delete: 'Delete',
-  prev: 'Previous alternative', next: 'Next alternative (a new one after the last)'};
+  prev: 'Previous alternative', next: 'Next alternative (a new one after the last)',
+  reasoning: 'Edit or delete the reasoning'};
 let applied = null;
 const setMore = (chat, more) => {
   const button = chat.querySelector(':scope > .chat-earlier');
@@ -161,6 +162,13 @@ CSS: Final = """
   box-shadow: none; cursor: pointer; padding: 0 6px; font-size: 1em; min-width: 0;
   color: var(--body-text-color); }
 .chat .swipes button[disabled] { opacity: 0.25; cursor: default; }
+.chat .msg-reasoning { margin: 2px 0 6px; padding-left: 8px; font-size: 0.92em;
+  border-left: 3px solid var(--border-color-primary); color: var(--body-text-color-subdued); }
+.chat .msg-reasoning summary { cursor: pointer; font-style: italic; }
+.chat .msg-reasoning .reasoning-edit { background: none; border: none; box-shadow: none;
+  cursor: pointer; padding: 0 6px; min-width: 0; opacity: 0.5; color: var(--body-text-color); }
+.chat .reasoning-body { overflow-wrap: anywhere; }
+.chat .reasoning-body p { margin: 0 0 0.4em 0; }
 .chat .msg-body { overflow-wrap: anywhere; line-height: 1.5; }
 .chat .msg-body p { margin: 0 0 0.5em 0; }
 .chat .msg-body em { color: var(--body-text-color-subdued); }

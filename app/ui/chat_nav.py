@@ -18,7 +18,9 @@ from app.chat.imports import ImportResult
 from app.chat.service import ChatService
 from app.errors import ParlorError
 from app.storage.types import AuthorNoteSettings, ChatSettings
-from app.ui.chat_screen import AUTO, ChatScreen, Focus, Updates
+from app.ui.chat_parts import AUTO
+from app.ui.chat_screen import ChatScreen, Focus, Updates
+from app.ui.reasoning_fields import model_choice, reasoning_settings
 from app.ui.render import prompt_parts_html, status_html, text_list_html
 from app.ui.state import Selection
 from app.ui.uploads import UploadGuard, import_uploads, report_lines
@@ -139,10 +141,12 @@ class ChatNavigation:
         return {results: gr.update(choices=choices, value=None), **self.screen.status(note)}
 
     def save_settings(self, *values: Any) -> Updates:
-        """Store the author's note and the per-chat preset, format and persona."""
-        text, depth, interval, position, role, preset, fmt, persona, sel = values
+        """Store the author's note, the per-chat preset, format, persona and reasoning."""
+        text, depth, interval, position, role, preset, fmt, persona, *rest = values
+        *reasoning, sel = rest
         if sel.chat_id is None:
             return {}
+        stored = self.service.chat(sel.chat_id).settings
         note = AuthorNoteSettings(
             text=str(text or "") if str(text or "").strip() else "",
             depth=max(0, int(depth or 0)),
@@ -154,9 +158,13 @@ class ChatNavigation:
             author_note=note,
             preset=preset if preset and preset != AUTO else None,
             format=fmt if fmt and fmt != AUTO else None,
-            other=self.service.chat(sel.chat_id).settings.other,
+            reasoning=reasoning_settings(reasoning) if reasoning else stored.reasoning,
+            other=stored.other,
         )
-        self.service.save_settings(sel.chat_id, settings, persona_id=int(persona) or None)
+        model = model_choice(reasoning, self.service.setting_choices()) if reasoning else None
+        self.service.save_settings(
+            sel.chat_id, settings, persona_id=int(persona) or None, model_reasoning=model
+        )
         return self.screen.show(sel, sel, status="Chat settings saved.")
 
     def update_meter(self, sel: Selection) -> Updates:

@@ -112,7 +112,7 @@ class ChatPage:
             trigger(guard(nav.search), [side.search_box, side.search_scope, sel], **quick)
         settings_inputs = [
             st.note_text, st.note_depth, st.note_interval, st.note_position, st.note_role,
-            st.preset, st.format, st.persona, sel,
+            st.preset, st.format, st.persona, *st.reasoning.inputs(), sel,
         ]  # fmt: skip
         st.save.click(guard(nav.save_settings), settings_inputs, **quick).then(**meter)
         prompt = self.parts.prompt
@@ -170,6 +170,15 @@ class ChatPage:
         ).then(**meter)
         for button in (ed.cancel_edit, ed.cancel_delete):
             button.click(self.boundary.guard(stream.cancel), None, **quick)
+        self._setup_reasoning(quick, generate)
+
+    def _setup_reasoning(self, quick: Options, generate: Options) -> None:
+        """The reasoning panel: save, delete or cancel an edit of a reasoning block."""
+        editing, guard = self.stream.reasoning, self.generation_boundary.guard
+        panel, target = self.parts.reasoning, self.parts.state.edit_target
+        panel.save.click(guard(editing.save), [panel.box, target, self.selection], **generate)
+        panel.delete.click(guard(editing.delete), [target, self.selection], **generate)
+        panel.cancel.click(self.boundary.guard(editing.cancel), None, **quick)
 
     def wire_load(self, blocks: gr.Blocks) -> None:
         """Paint the page when a browser opens it."""

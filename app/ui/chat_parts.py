@@ -7,6 +7,8 @@ wiring refer to components through these parts, never through loose attributes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import gradio as gr
@@ -27,6 +29,8 @@ NOTE_POSITIONS = [
     ("Before the whole prompt", "before_prompt"),
 ]
 NOTE_ROLES = [("System", "system"), ("User", "user"), ("Character", "assistant")]
+#: Dropdown value meaning "no per-chat override".
+AUTO = "(auto)"
 
 
 @dataclass
@@ -169,6 +173,15 @@ class Conversation:
         )  # fmt: skip
 
 
+@contextmanager
+def _text_panel(elem_id: str, label: str) -> Iterator[tuple[gr.Group, gr.Textbox]]:
+    """A hidden panel with a text box; its buttons go in the row the block opens."""
+    with gr.Group(visible=False, elem_id=elem_id) as group:
+        box = gr.Textbox(label=label, lines=4, max_lines=20, elem_id=f"{elem_id}-box")
+        with gr.Row():
+            yield group, box
+
+
 @dataclass
 class Editor:
     """The panels for editing and deleting one message."""
@@ -186,14 +199,10 @@ class Editor:
     @classmethod
     def render(cls) -> Editor:
         """Create the (hidden) edit and delete panels."""
-        with gr.Group(visible=False, elem_id="parlor-edit") as edit_group:
-            edit_box = gr.Textbox(
-                label="Edit message", lines=4, max_lines=20, elem_id="parlor-edit-box"
-            )
-            with gr.Row():
-                save = gr.Button("Save", variant="primary", elem_id="parlor-edit-save")
-                save_as_swipe = gr.Button("Save as new swipe", elem_id="parlor-edit-swipe")
-                cancel_edit = gr.Button("Cancel", elem_id="parlor-edit-cancel")
+        with _text_panel("parlor-edit", "Edit message") as (edit_group, edit_box):
+            save = gr.Button("Save", variant="primary", elem_id="parlor-edit-save")
+            save_as_swipe = gr.Button("Save as new swipe", elem_id="parlor-edit-swipe")
+            cancel_edit = gr.Button("Cancel", elem_id="parlor-edit-cancel")
         with gr.Group(visible=False, elem_id="parlor-delete") as delete_group:
             delete_note = gr.HTML()
             with gr.Row():
@@ -208,6 +217,79 @@ class Editor:
 
 
 @dataclass
+class ReasoningEditor:
+    """The panel for editing or deleting one message's reasoning block."""
+
+    group: gr.Group
+    box: gr.Textbox
+    save: gr.Button
+    delete: gr.Button
+    cancel: gr.Button
+
+    @classmethod
+    def render(cls) -> ReasoningEditor:
+        """Create the (hidden) reasoning panel."""
+        with _text_panel("parlor-reasoning-edit", "Reasoning") as (group, box):
+            save = gr.Button("Save", variant="primary", elem_id="parlor-reasoning-save")
+            delete = gr.Button(
+                "Delete reasoning", variant="stop", elem_id="parlor-reasoning-delete"
+            )
+            cancel = gr.Button("Cancel", elem_id="parlor-reasoning-cancel")
+        return cls(group, box, save, delete, cancel)
+
+
+#: The thinking switch's choices.
+THINKING_CHOICES = [
+    ("As the model decides", "auto"),
+    ("On: the reply starts inside a reasoning block", "on"),
+    ("Off: an empty block, or the template's switch", "off"),
+]
+
+
+@dataclass
+class ReasoningFields:
+    """A chat's reasoning settings, and the loaded model's reasoning template."""
+
+    show: gr.Checkbox
+    template: gr.Dropdown
+    model_template: gr.Dropdown
+    thinking: gr.Dropdown
+    budget: gr.Number
+    add_to_prompts: gr.Number
+
+    @classmethod
+    def render(cls) -> ReasoningFields:
+        """Create the (collapsed) reasoning settings inside the chat settings."""
+        with gr.Accordion("Reasoning", open=False, elem_id="parlor-reasoning"):
+            with gr.Row():
+                show = gr.Checkbox(
+                    label="Show reasoning", value=True, elem_id="parlor-reasoning-show"
+                )
+                template = gr.Dropdown(label="Reasoning format", elem_id="parlor-reasoning-format")
+                model_template = gr.Dropdown(
+                    label="Reasoning format of the loaded model", elem_id="parlor-reasoning-model"
+                )
+            with gr.Row():
+                thinking = gr.Dropdown(
+                    THINKING_CHOICES, value="auto", label="Thinking", elem_id="parlor-thinking"
+                )
+                budget = gr.Number(
+                    label="Reasoning budget in tokens (empty: no limit)", precision=0,
+                    minimum=0, value=None, elem_id="parlor-reasoning-budget",
+                )  # fmt: skip
+                add_to_prompts = gr.Number(
+                    label="Add the reasoning of the last N replies to prompts", precision=0,
+                    minimum=0, value=0, elem_id="parlor-reasoning-add",
+                )  # fmt: skip
+        return cls(show, template, model_template, thinking, budget, add_to_prompts)
+
+    def inputs(self) -> list[gr.components.Component]:
+        """The fields in :func:`app.ui.chat_reasoning.reasoning_settings` order."""
+        return [self.show, self.template, self.model_template, self.thinking, self.budget,
+                self.add_to_prompts]  # fmt: skip
+
+
+@dataclass
 class SettingsPanel:
     """The author's note and the per-chat preset, format and persona."""
 
@@ -219,6 +301,7 @@ class SettingsPanel:
     preset: gr.Dropdown
     format: gr.Dropdown
     persona: gr.Dropdown
+    reasoning: ReasoningFields
     save: gr.Button
 
     @classmethod
@@ -245,10 +328,11 @@ class SettingsPanel:
                 preset = gr.Dropdown(label="Preset", elem_id="parlor-chat-preset")
                 fmt = gr.Dropdown(label="Prompt format", elem_id="parlor-chat-template")
                 persona = gr.Dropdown(label="Persona", elem_id="parlor-chat-persona")
+            reasoning = ReasoningFields.render()
             save = gr.Button("Save chat settings", elem_id="parlor-note-save")
         return cls(
             note_text, note_depth, note_interval, note_position, note_role, preset, fmt,
-            persona, save,
+            persona, reasoning, save,
         )  # fmt: skip
 
 
@@ -284,6 +368,7 @@ class ChatParts:
     editor: Editor
     settings: SettingsPanel
     prompt: PromptPanel
+    reasoning: ReasoningEditor
 
     @classmethod
     def render(cls) -> ChatParts:
@@ -295,9 +380,10 @@ class ChatParts:
             with gr.Column(scale=4):
                 conversation = Conversation.render()
                 editor = Editor.render()
+                reasoning = ReasoningEditor.render()
                 settings = SettingsPanel.render()
                 prompt = PromptPanel.render()
-        return cls(state, sidebar, conversation, editor, settings, prompt)
+        return cls(state, sidebar, conversation, editor, settings, prompt, reasoning)
 
     def screen_outputs(self) -> list[gr.blocks.Block]:
         """Every component that showing a chat may update."""
@@ -315,5 +401,6 @@ class ChatParts:
             conv.send, conv.stop,
             ed.edit_group, ed.edit_box, ed.delete_group, ed.delete_note,
             st.note_text, st.note_depth, st.note_interval, st.note_position, st.note_role,
-            st.preset, st.format, st.persona,
+            st.preset, st.format, st.persona, *st.reasoning.inputs(),
+            self.reasoning.group, self.reasoning.box,
         ]  # fmt: skip

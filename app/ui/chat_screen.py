@@ -17,13 +17,12 @@ from app.chat.service import ChatService
 from app.chat.views import ChatView, Participant
 from app.errors import ModelNotLoaded, NotFound, ParlorError
 from app.storage.types import Chat
-from app.ui.chat_parts import ChatParts
+from app.ui.chat_parts import AUTO, ChatParts
+from app.ui.reasoning_fields import reasoning_updates
 from app.ui.render import ChatHtml, ChatNames, Shown, meter_html, status_html
 from app.ui.state import Selection, Thumbnails
 
 Updates = dict[Any, Any]
-#: Dropdown value meaning "no per-chat override".
-AUTO = "(auto)"
 #: Persona dropdown value meaning "the default persona".
 DEFAULT_PERSONA = 0
 
@@ -117,6 +116,7 @@ class ChatScreen:
             p.conversation.status: status_html(" ".join(n for n in notes if n), error=failed),
             p.editor.edit_group: gr.update(visible=False),
             p.editor.delete_group: gr.update(visible=False),
+            p.reasoning.group: gr.update(visible=False),
         }
         updates.update(chat_updates)
         return updates
@@ -191,6 +191,7 @@ class ChatScreen:
                 choices=formats, value=settings.format if settings.format in formats else AUTO
             ),
             st.persona: gr.update(choices=personas, value=chat.persona_id or DEFAULT_PERSONA),
+            **reasoning_updates(st.reasoning, settings.reasoning, choices),
         }
 
     def character_choices(self) -> list[tuple[str, int]]:

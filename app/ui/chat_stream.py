@@ -21,6 +21,7 @@ from app.chat.service import ChatService
 from app.chat.turns import Progress
 from app.errors import InputError, ParlorError
 from app.storage.types import Role
+from app.ui.chat_reasoning import ReasoningEditing
 from app.ui.chat_screen import ChatScreen, Updates
 from app.ui.render import EARLIER_STEP, ChatNames, status_html
 from app.ui.state import Selection
@@ -39,14 +40,15 @@ class Action:
 
     @classmethod
     def parse(cls, text: object) -> Action | None:
-        """Read ``swipe:12:-1``, ``edit:12``, ``delete:12``, ``branch:12`` or ``earlier:0``."""
+        """Read ``swipe:12:-1``, ``edit:12``, ``delete:12``, ``branch:12``, ``reasoning:12``
+        or ``earlier:0``."""
         parts = str(text or "").split(":")
         if len(parts) < 2 or not parts[1].isdigit():
             return None
         kind = parts[0]
         if kind == "swipe" and len(parts) == 3 and parts[2] in ("1", "+1", "-1"):
             return cls(kind, int(parts[1]), -1 if parts[2] == "-1" else 1)
-        if kind in ("edit", "delete", "branch", "earlier") and len(parts) == 2:
+        if kind in ("edit", "delete", "branch", "earlier", "reasoning") and len(parts) == 2:
             return cls(kind, int(parts[1]))
         return None
 
@@ -81,7 +83,8 @@ class Typed:
 def summary_line(progress: Progress) -> str:
     """How the reply went, for the status line."""
     info = progress.gen_info
-    if progress.finish_reason == "aborted" and not progress.text.strip():
+    written = progress.text.strip() or progress.thought.text
+    if progress.finish_reason == "aborted" and not written:
         return "Stopped before any text was written."
     if info is None:
         return "Done."
@@ -113,6 +116,7 @@ class ChatStreaming:
         self.service = service
         self.screen = screen
         self.parts = screen.parts
+        self.reasoning = ReasoningEditing(service, screen)
 
     # -- buttons -------------------------------------------------------------------------
 
@@ -220,6 +224,7 @@ class ChatStreaming:
         prefix = _hide_from(hide) if hide is not None else ""
         if hide is not None:
             yield {live_html: prefix + self.screen.html.live(names, start, label="thinking…")}
+        show = sel.chat_id is None or self.service.chat(sel.chat_id).settings.reasoning.show
         throttle, final = Throttle(), None
         try:
             for item in progress:
@@ -228,9 +233,11 @@ class ChatStreaming:
                     break
                 if not throttle.ready():
                     continue
+                label = "thinking…" if item.thought.thinking else "writing…"
                 live = self.screen.html.live(
-                    names, item.text, user_text=user_text, label="writing…"
-                )
+                    names, item.text, user_text=user_text, label=label,
+                    thought=item.thought if show else None,
+                )  # fmt: skip
                 yield {live_html: prefix + live}
         except ParlorError as exc:
             updates = {**self.screen.show(sel, sel, status=str(exc), failed=True), **self.idle()}
@@ -270,6 +277,8 @@ class ChatStreaming:
             yield self._start_edit(action.message_id)
         elif action.kind == "delete":
             yield self._ask_delete(action.message_id, sel)
+        elif action.kind == "reasoning":
+            yield self.reasoning.start(action.message_id)
         elif action.kind == "branch":
             chat = self.service.branch(action.message_id)
             yield self.screen.show(
@@ -303,6 +312,7 @@ class ChatStreaming:
             ed.edit_group: gr.update(visible=True),
             ed.delete_group: gr.update(visible=False),
             ed.edit_box: self.service.message(message_id).content,
+            self.parts.reasoning.group: gr.update(visible=False),
             self.parts.state.edit_target: message_id,
             **self.screen.status("Editing a message: save it in place or as a new swipe."),
         }
@@ -317,6 +327,7 @@ class ChatStreaming:
             ed.delete_group: gr.update(visible=True),
             ed.edit_group: gr.update(visible=False),
             ed.delete_note: status_html(f"Delete this message{tail}? This cannot be undone."),
+            self.parts.reasoning.group: gr.update(visible=False),
             self.parts.state.edit_target: message_id,
         }
 

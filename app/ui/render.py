@@ -19,6 +19,7 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
+from app.chat.thinking import Thought
 from app.chat.views import ChatView, ShownMessage, display_text
 from app.prompt.itemize import PromptPart
 from app.storage.types import GenInfo, Message, Role
@@ -241,7 +242,8 @@ class ChatHtml:
             if before and same
             else (max(0, total - WINDOW))
         )
-        parts = [self.message(item, names) for item in view.messages[start:]]
+        show = view.chat.settings.reasoning.show
+        parts = [self.message(item, names, reasoning=show) for item in view.messages[start:]]
         after = Shown(view.chat.id, hash(style), start, tuple(hash(part) for part in parts))
         chat = view.chat.id
         if before is None or not same:
@@ -270,7 +272,8 @@ class ChatHtml:
         ids = [item.message.id for item in view.messages]
         index = ids.index(message_id) if message_id in ids else len(ids)
         start = max(0, min(index - FOCUS_CONTEXT, len(ids) - WINDOW))
-        parts = [self.message(item, names) for item in view.messages[start:]]
+        show = view.chat.settings.reasoning.show
+        parts = [self.message(item, names, reasoning=show) for item in view.messages[start:]]
         after = Shown(view.chat.id, hash(style), start, tuple(hash(part) for part in parts))
         patch = self._reset(view.chat.id, style, start, parts)
         patch["focus"] = message_id
@@ -291,25 +294,56 @@ class ChatHtml:
         markup = f'<div class="chat-empty">{html.escape(text)}</div>'
         return {"reset": True, "chat": None, "html": markup}, Shown(None, 0)
 
-    def message(self, item: ShownMessage, names: ChatNames) -> str:
-        """One message with its name, body, swipe controls and details."""
+    def message(self, item: ShownMessage, names: ChatNames, *, reasoning: bool = True) -> str:
+        """One message with its name, reasoning block, body, swipe controls and details.
+
+        ``reasoning`` False leaves the reasoning block out (the chat hides reasoning).
+        """
         message = item.message
         text = display_text(message.content, char=names.char, user=names.user)
         body = self.renderer.render(text)
         role = "user" if message.role == Role.USER else "assistant"
         stopped = " msg-stopped" if message.gen_info.stopped else ""
+        thought = self.thought(item.thought, names, live=False) if reasoning else ""
         return (
             f'<div class="msg msg-{role}{stopped}" data-message-id="{message.id}">'
             f'<i class="msg-avatar av-{role}"></i><div class="msg-main"><div class="msg-head">'
             f'<b class="msg-name">{html.escape(_speaker(message, names))}</b>{_TOOLS}</div>'
-            f'<div class="msg-body">{body}</div>'
+            f'{thought}<div class="msg-body">{body}</div>'
             f'<div class="msg-foot">{_swipes(item)}{_details(message)}</div></div></div>'
         )
 
+    def thought(self, thought: Thought, names: ChatNames, *, live: bool) -> str:
+        """The collapsible reasoning block: open while the model thinks, else closed.
+
+        A stored block has an edit control; one still being written is not editable.
+        """
+        if not thought.text and not (live and thought.thinking):
+            return ""
+        text = display_text(thought.text, char=names.char, user=names.user)
+        body = self.renderer.render_uncached(text) if live else self.renderer.render(text)
+        thinking = live and thought.thinking
+        title = "Thinking…" if thinking else thought_title(thought.duration_ms)
+        tools = "" if live else _REASONING_TOOLS
+        return (
+            f'<details class="msg-reasoning"{" open" if thinking else ""}><summary>'
+            f'<span class="reasoning-title">{html.escape(title)}</span>{tools}</summary>'
+            f'<div class="reasoning-body">{body}</div></details>'
+        )
+
     def live(
-        self, names: ChatNames, reply: str, *, user_text: str | None = None, label: str = ""
+        self,
+        names: ChatNames,
+        reply: str,
+        *,
+        user_text: str | None = None,
+        label: str = "",
+        thought: Thought | None = None,
     ) -> str:
-        """The pane under the chat while a reply streams: a pending user message and the reply."""
+        """The pane under the chat while a reply streams: a pending user message and the reply.
+
+        ``thought`` is the reply's reasoning so far (None: the chat hides reasoning).
+        """
         parts = []
         if user_text:
             body = self.renderer.render_uncached(
@@ -318,8 +352,9 @@ class ChatHtml:
             parts.append(_plain_message("user", names.user, body, "msg-pending"))
         text = display_text(reply, char=names.char, user=names.user)
         body = self.renderer.render_uncached(text) if text else ""
+        above = self.thought(thought, names, live=True) if thought is not None else ""
         note = f'<div class="msg-foot"><span class="typing">{html.escape(label)}</span></div>'
-        parts.append(_plain_message("assistant", names.char, body, "msg-streaming", note))
+        parts.append(_plain_message("assistant", names.char, body, "msg-streaming", note, above))
         return f'<div class="chat live">{"".join(parts)}</div>'
 
 
@@ -329,18 +364,33 @@ _TOOLS: Final = (
 )
 
 
+_REASONING_TOOLS: Final = '<button class="reasoning-edit" data-act="reasoning">✎</button>'
+
+
+def thought_title(duration_ms: int | None) -> str:
+    """ "Thought for 3.2 s" (SillyTavern's "Thought for some time" when not timed)."""
+    if duration_ms is None:
+        return "Thought for some time"
+    seconds = duration_ms / 1000
+    if seconds < 60:
+        return f"Thought for {seconds:.1f} s"
+    return f"Thought for {int(seconds // 60)} min {round(seconds % 60)} s"
+
+
 def _speaker(message: Message, names: ChatNames) -> str:
     if message.role == Role.USER:
         return names.user
     return message.speaker or names.char
 
 
-def _plain_message(role: str, name: str, body: str, extra: str, foot: str = "") -> str:
+def _plain_message(
+    role: str, name: str, body: str, extra: str, foot: str = "", above: str = ""
+) -> str:
     return (
         f'<div class="msg msg-{role} {extra}">'
         f'<i class="msg-avatar av-{role}"></i><div class="msg-main">'
         f'<div class="msg-head"><b class="msg-name">{html.escape(name)}</b></div>'
-        f'<div class="msg-body">{body}</div>{foot}</div></div>'
+        f'{above}<div class="msg-body">{body}</div>{foot}</div></div>'
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import openai
@@ -18,7 +18,8 @@ from app.api.router import install_api
 from app.api.serving import BackendSource, OpenAIServing
 from app.chat.api_prompts import ApiCharacterPrompts, ApiRequests
 from app.chat.requests import PresetSource, RequestBuilder
-from app.engine.base import Backend
+from app.context import build_native_serving
+from app.engine.base import Backend, Finished, GenerationEvent, GenerationRequest, ModelInfo
 from app.errors import ModelNotLoaded
 from app.prompt.sandbox import TemplateSandbox
 from app.settings import Settings
@@ -64,7 +65,7 @@ def api_app(
         api_key=api_key,
         disconnect_poll_seconds=0.05,
     )
-    install_api(app, serving)
+    install_api(app, serving, build_native_serving(serving))
     return app
 
 
@@ -92,3 +93,47 @@ def serve_in_thread(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+class RecordingBackend:
+    """A real backend that records every request it runs and how each one finished."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.requests: list[GenerationRequest] = []
+        self.finished: list[Finished] = []
+        #: Text pieces each stream yielded, and the streams that are over (ended or closed).
+        self.deltas: list[int] = []
+        self.ended = 0
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.backend.info
+
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
+        return self.backend.tokenize(text, add_bos=add_bos, special=special)
+
+    def detokenize(self, tokens: Sequence[int], *, special: bool = True) -> str:
+        return self.backend.detokenize(tokens, special=special)
+
+    def count_tokens(self, text: str) -> int:
+        return self.backend.count_tokens(text)
+
+    def stream(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
+        self.requests.append(request)
+        self.deltas.append(0)
+        try:
+            for event in self.backend.stream(request):
+                if isinstance(event, Finished):
+                    self.finished.append(event)
+                else:
+                    self.deltas[-1] += 1
+                yield event
+        finally:
+            self.ended += 1
+
+    def abort(self) -> None:
+        self.backend.abort()
+
+    def close(self) -> None:
+        """The shared model stays loaded."""

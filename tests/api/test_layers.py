@@ -7,7 +7,14 @@ from tests.imports import app_imports
 from tests.paths import REPO_ROOT
 
 #: What ``app/api`` may import from ``app``.
-ALLOWED = ("app.api", "app.chat", "app.errors", "app.engine.base", "app.engine.sampling")
+ALLOWED = (
+    "app.api",
+    "app.chat",
+    "app.errors",
+    "app.engine.base",
+    "app.engine.sampling",
+    "app.engine.sampler_names",
+)
 
 
 def test_the_api_imports_only_the_chat_layer_errors_and_engine_types() -> None:

@@ -19,6 +19,7 @@ from app.api.errors import (
 )
 from app.api.gate import GenerationGate
 from app.api.grammar import grammar_for
+from app.api.notes import FieldNotes
 from app.api.protocol import ChatCompletionRequest, CompletionRequest, ResponseFormat
 from app.api.sse import ChatChunks, CompletionChunks, sse_stream
 from app.datalock import DataFolderInUse
@@ -84,7 +85,8 @@ def test_explicit_nulls_mean_unset() -> None:
     [
         ({"temperature": -1}, "temperature"),
         ({"top_p": 1.5}, "top_p"),
-        ({"n": 2}, "n"),
+        ({"n": 0}, "n"),
+        ({"n": 17}, "n"),
         ({"logit_bias": {"abc": 1}}, "logit_bias"),
         ({"logit_bias": {"5": 101}}, "logit_bias"),
         ({"stream_options": {"include_usage": True}}, "request"),
@@ -104,11 +106,15 @@ def test_invalid_values_name_the_field(fields: dict[str, object], param: str) ->
     assert body.error.message.startswith(f"{param}: ")
 
 
-def test_unknown_fields_are_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="app.api.protocol"):
-        request = chat(frobnicate=1, temperature=0.3)
-    assert request.temperature == 0.3
-    assert "frobnicate" in caplog.text
+def test_unknown_fields_are_logged_once_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    notes = FieldNotes()
+    with caplog.at_level(logging.WARNING, logger="app.api.notes"):
+        for _ in range(3):
+            sampling = chat(frobnicate=1, top_a=0.5, tfs=1, temperature=0.3).sampling(notes)
+    assert sampling.overrides["temperature"] == 0.3
+    assert caplog.text.count("frobnicate") == 1 and caplog.text.count("top_a") == 1
+    assert "'tfs'" not in caplog.text  # at its neutral value: changes nothing
+    assert notes.noted == {"frobnicate", "top_a"}
 
 
 def test_message_content_parts_and_developer_role() -> None:
@@ -141,7 +147,7 @@ def test_stop_strings() -> None:
     assert chat(stop="\n").stop_strings == ("\n",)
     assert chat(stop=["a", "", "b"]).stop_strings == ("a", "b")
     with pytest.raises(ValidationError):
-        chat(stop=[str(i) for i in range(17)])
+        chat(stop=[str(i) for i in range(65)])
 
 
 def test_grammar_for_response_formats() -> None:
@@ -213,11 +219,13 @@ def test_gate_admits_one_and_refuses_past_the_queue() -> None:
     assert asyncio.run(scenario()) == ["start a", "end a", "start b", "end b"]
 
 
-async def _events(*events: GenerationEvent | Exception) -> AsyncGenerator[GenerationEvent, None]:
+async def _events(
+    *events: GenerationEvent | Exception,
+) -> AsyncGenerator[tuple[int, GenerationEvent], None]:
     for event in events:
         if isinstance(event, Exception):
             raise event
-        yield event
+        yield 0, event
 
 
 async def _collect(stream: AsyncIterator[str]) -> list[str]:

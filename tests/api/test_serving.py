@@ -70,7 +70,7 @@ def context(_isolated_home: Path) -> Iterator[AppContext]:
 def context_client(context: AppContext) -> TestClient:
     """The API of ``context`` (its own serving object), without the Gradio UI."""
     app = FastAPI()
-    install_api(app, context.openai_serving)
+    install_api(app, context.openai_serving, context.native_serving)
     return TestClient(app)
 
 
@@ -230,7 +230,7 @@ def test_api_key_is_required_when_set() -> None:
         listed = openai_client(http, "sekrit").models.list()
     assert caught.value.status_code == 401 and caught.value.code == "invalid_api_key"
     assert bare.status_code == 401 and bare.headers["www-authenticate"] == "Bearer"
-    assert bare.json()["error"]["type"] == "invalid_request_error"
+    assert bare.json()["error"]["type"] == "authentication_error"  # llama.cpp's shape
     assert [m.id for m in listed.data] == ["fake"]
 
 

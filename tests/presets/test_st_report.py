@@ -96,9 +96,29 @@ def test_rep_pen_range_keeps_llama_cpps_meaning(st_value: int, last_n: int) -> N
     assert len(switched_off) == (2 if st_value == 0 else 0)
 
 
-def test_kobold_rep_pen_range_zero_is_off(reference_dir: Path) -> None:
+def test_kobold_rep_pen_range_zero_is_the_last_token(reference_dir: Path) -> None:
+    """KoboldCpp raises a window below 1 to 1 (gpttype_adapter.cpp), so a KoboldAI
+    preset's rep_pen_range 0 penalises the last token only."""
     preset, _ = import_sillytavern(reference_dir / "kobold" / "Universal-Light.json")
-    assert preset.repeat_last_n == 0
+    assert preset.repeat_last_n == 1
+
+
+@pytest.mark.parametrize(
+    ("api_type", "rep_pen_range", "dry_last_n"),
+    [
+        ("ooba", -1, -1),
+        ("koboldcpp", 1, -1),
+        ("llamacpp", 0, 0),
+        ("tabby", 0, -1),
+        ("vllm", -1, -1),
+    ],
+)
+def test_a_settings_section_reads_windows_as_its_api_type(
+    api_type: str, rep_pen_range: int, dry_last_n: int
+) -> None:
+    section = _textgen(rep_pen_range=0, dry_multiplier=0.8, dry_penalty_last_n=0, type=api_type)
+    preset, _ = import_sillytavern_data(section, source="settings.json", name="x")
+    assert (preset.repeat_last_n, preset.dry_penalty_last_n) == (rep_pen_range, dry_last_n)
 
 
 def test_off_values_sillytavern_writes_import(reference_dir: Path, tmp_path: Path) -> None:

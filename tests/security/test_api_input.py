@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from starlette.testclient import TestClient
 
+from app.api.llamacpp_routes import LLAMACPP_ROUTES
 from app.engine.fake import FakeBackend
 from tests.api.live import FixedModels, api_app
 
@@ -62,6 +63,41 @@ def assert_openai_error(response: Any, status: int) -> dict[str, Any]:
     return dict(body["error"])
 
 
+#: llama-server's error types that stand for OpenAI's error codes in these tests.
+_LLAMA_CODES = {"exceed_context_size_error": "context_length_exceeded"}
+
+
+def assert_api_error(response: Any, status: int) -> dict[str, Any]:
+    """The error in the shape of the dialect owning the path: llama.cpp's
+    ``{"error": {code, message, type}}`` on its routes, KoboldCpp's ``{"detail": {msg,
+    type}}`` under /api (both returned with ``param`` and ``code`` read as OpenAI's would
+    be), OpenAI's elsewhere."""
+    path = response.request.url.path
+    if path.startswith("/api/"):
+        return _kobold_error(response, status)
+    if path not in LLAMACPP_ROUTES:
+        return assert_openai_error(response, status)
+    assert response.status_code == status, response.text[:500]
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "type"}, body
+    error = body["error"]
+    assert error["code"] == status and "Traceback" not in error["message"]
+    param = error["message"].split(":")[0] if status == 400 else None
+    code = "request_too_large" if status == 413 else _LLAMA_CODES.get(error["type"])
+    return {"message": error["message"], "type": error["type"], "param": param, "code": code}
+
+
+def _kobold_error(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text[:500]
+    body = response.json()
+    assert set(body) == {"detail"} and {"msg", "type"} <= set(body["detail"]), body
+    message = body["detail"]["msg"]
+    assert "Traceback" not in message
+    param = message.split(":")[0] if status == 400 else None
+    code = "request_too_large" if status == 413 else None
+    return {"message": message, "type": body["detail"]["type"], "param": param, "code": code}
+
+
 # -- 19.4: lone surrogates ------------------------------------------------------------------
 
 
@@ -75,6 +111,9 @@ def assert_openai_error(response: Any, status: int) -> dict[str, Any]:
         ),
         ("/v1/completions", b'{"prompt": ' + LONE_SURROGATE + b"}", "prompt"),
         ("/tokenize", b'{"content": ' + LONE_SURROGATE + b"}", "content"),
+        ("/completion", b'{"prompt": ' + LONE_SURROGATE + b"}", "prompt"),
+        ("/api/v1/generate", b'{"prompt": ' + LONE_SURROGATE + b"}", "prompt"),
+        ("/api/extra/tokencount", b'{"prompt": ' + LONE_SURROGATE + b"}", "prompt"),
         (
             "/v1/chat/completions",
             b'{"messages": [{"role": "user", "content": "hi"}], "stop": ["a", '
@@ -87,7 +126,7 @@ def assert_openai_error(response: Any, status: int) -> dict[str, Any]:
 def test_a_lone_surrogate_is_a_400(
     http: TestClient, backend: CountingBackend, path: str, body: bytes, param: str
 ) -> None:
-    error = assert_openai_error(http.post(path, content=body, headers=JSON), 400)
+    error = assert_api_error(http.post(path, content=body, headers=JSON), 400)
     assert error["param"] == param
     assert "surrogate" in error["message"]
     assert backend.tokenized == 0
@@ -103,7 +142,7 @@ def test_a_valid_surrogate_pair_is_fine(http: TestClient) -> None:
 def test_a_lone_surrogate_never_reaches_llama_cpp(smollm: LlamaCppBackend) -> None:
     with TestClient(api_app(FixedModels(smollm)), raise_server_exceptions=False) as client:
         body = b'{"content": ' + LONE_SURROGATE + b"}"
-        assert_openai_error(client.post("/tokenize", content=body, headers=JSON), 400)
+        assert_api_error(client.post("/tokenize", content=body, headers=JSON), 400)
         chat = b'{"messages": [{"role": "user", "content": "a' + LONE_SURROGATE[1:] + b"}]}"
         assert_openai_error(client.post("/v1/chat/completions", content=chat, headers=JSON), 400)
 
@@ -120,11 +159,14 @@ def test_a_lone_surrogate_never_reaches_llama_cpp(smollm: LlamaCppBackend) -> No
     ],
     ids=["unparseable", "invalid-utf8", "deep"],
 )
-def test_unreadable_bodies_are_openai_errors(http: TestClient, body: bytes, problem: str) -> None:
-    for path in ("/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize"):
-        error = assert_openai_error(http.post(path, content=body, headers=JSON), 400)
+def test_unreadable_bodies_are_errors_in_the_dialects_shape(
+    http: TestClient, body: bytes, problem: str
+) -> None:
+    paths = ("/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize")
+    for path in (*paths, "/completion", "/api/v1/generate", "/api/extra/tokencount"):
+        error = assert_api_error(http.post(path, content=body, headers=JSON), 400)
         assert problem in error["message"]
-        assert error["type"] == "invalid_request_error"
+        assert error["type"] in ("invalid_request_error", "bad_input")
 
 
 @pytest.mark.parametrize(
@@ -137,23 +179,28 @@ def test_unreadable_bodies_are_openai_errors(http: TestClient, body: bytes, prob
         ("DELETE", "/v1/models", 405),
         ("GET", "/tokenize", 405),
         ("PUT", "/detokenize", 405),
+        ("GET", "/completion", 405),
+        ("GET", "/api/v1/generate", 405),
+        ("POST", "/api/v1/model", 405),
+        ("GET", "/api/nothing", 404),
     ],
 )
-def test_unknown_routes_and_methods_are_openai_errors(
+def test_unknown_routes_and_methods_are_errors_in_the_dialects_shape(
     http: TestClient, method: str, path: str, status: int
 ) -> None:
-    error = assert_openai_error(http.request(method, path), status)
+    error = assert_api_error(http.request(method, path), status)
     assert path in error["message"] and method in error["message"]
 
 
 def test_the_openapi_schema_documents_the_real_status_codes(http: TestClient) -> None:
     paths = http.get("/openapi.json").json()["paths"]
+    shapes = {"/tokenize": "LlamaErrorResponse", "/detokenize": "LlamaErrorResponse"}
     for path in ("/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize"):
         responses = paths[path]["post"]["responses"]
         assert "422" not in responses, path
         assert {"200", "400", "401", "413"} <= set(responses), path
         schema = responses["400"]["content"]["application/json"]["schema"]
-        assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
+        assert schema == {"$ref": f"#/components/schemas/{shapes.get(path, 'ErrorResponse')}"}
     assert {"200", "401"} <= set(paths["/v1/models"]["get"]["responses"])
 
 
@@ -238,8 +285,10 @@ def test_a_20_mb_body_is_refused_with_413_before_anything_reads_it(
         ("/v1/completions", {"prompt": prompt}),
         ("/v1/chat/completions", {"messages": [{"role": "user", "content": prompt}]}),
         ("/tokenize", {"content": prompt}),
+        ("/completion", {"prompt": prompt}),
+        ("/api/v1/generate", {"prompt": prompt}),
     ):
-        error = assert_openai_error(http.post(path, json=body), 413)
+        error = assert_api_error(http.post(path, json=body), 413)
         assert error["code"] == "request_too_large"
     assert backend.tokenized == 0 and backend.requests == []
 
@@ -265,7 +314,7 @@ def test_the_body_limit_is_configurable() -> None:
         small = client.post("/tokenize", json={"content": "a" * 1000})
         large = client.post("/tokenize", json={"content": "a" * 3000})
     assert small.status_code == 200
-    assert_openai_error(large, 413)
+    assert_api_error(large, 413)
 
 
 def test_a_prompt_that_cannot_fit_is_refused_before_tokenizing() -> None:
@@ -279,7 +328,7 @@ def test_a_prompt_that_cannot_fit_is_refused_before_tokenizing() -> None:
             client.post("/tokenize", json={"content": prompt}),
         ]
     for response in answers:
-        error = assert_openai_error(response, 400)
+        error = assert_api_error(response, 400)
         assert error["code"] == "context_length_exceeded"
         assert "context window of 256 tokens" in error["message"]
     assert backend.tokenized == 0

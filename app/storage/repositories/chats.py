@@ -32,6 +32,7 @@ from app.storage.repositories._convert import (
     to_message,
 )
 from app.storage.repositories._search import SearchOrder, search_messages
+from app.storage.st_keys import SWIPE_INFO
 from app.storage.types import Chat, ChatSettings, GenInfo, JSONDict, Message, Role, SearchHit
 
 _M = table_of(MessageRow).c
@@ -46,6 +47,16 @@ def _check_references(s: Session, character_ids: Sequence[int], persona_id: int 
                 raise NotFound("character", character_id)
     if persona_id is not None and s.get(PersonaRow, persona_id) is None:
         raise NotFound("persona", persona_id)
+
+
+def _sync_swipe_info(s: Session, message_id: int, extra: JSONDict) -> None:
+    """Copy ``extra`` into the row's imported ``swipe_info`` item, as SillyTavern does."""
+    st = s.scalar(select(_M.st).where(_M.id == message_id))
+    item = st.get(SWIPE_INFO) if isinstance(st, dict) else None
+    if not (isinstance(st, dict) and isinstance(item, dict) and "extra" in item):
+        return
+    synced = {**st, SWIPE_INFO: {**item, "extra": dict(extra)}}
+    s.execute(update(table_of(MessageRow)).where(_M.id == message_id).values(st=synced))
 
 
 class ChatRepository:
@@ -293,11 +304,12 @@ class ChatRepository:
     def update_message_extra(
         self, message_id: int, extra: JSONDict, *, session: Session | None = None
     ) -> None:
-        """Replace a message's SillyTavern ``extra`` object."""
+        """Replace a message's SillyTavern ``extra`` object (its ``swipe_info`` copy too)."""
         with self._db.write(session) as s:
             params = {"p_id": message_id, "p_extra": dict(extra)}
             if getattr(s.execute(self._sql.set_extra, params), "rowcount", 0) == 0:
                 raise NotFound("message", message_id)
+            _sync_swipe_info(s, message_id, extra)
 
     def set_token_count(
         self, message_id: int, token_count: int | None, *, session: Session | None = None
@@ -312,21 +324,27 @@ class ChatRepository:
         gen_info: GenInfo,
         *,
         stopped: bool = False,
+        extra: JSONDict | None = None,
         session: Session | None = None,
     ) -> Message:
-        """Store the final text and generation info of a streamed reply."""
+        """Store the final text and generation info of a streamed reply (and its ``extra``)."""
         info = gen_info.to_json()
         if stopped:
             info["stopped"] = True
+        values: JSONDict = {"content": content, "gen_info": info, "token_count": None}
+        if extra is not None:
+            values["extra"] = dict(extra)
         with self._db.write(session) as s:
             row = s.execute(
                 update(table_of(MessageRow))
                 .where(_M.id == message_id)
-                .values(content=content, gen_info=info, token_count=None)
+                .values(**values)
                 .returning(*MESSAGE_COLUMNS)
             ).one_or_none()
             if row is None:
                 raise NotFound("message", message_id)
+            if extra is not None:
+                _sync_swipe_info(s, message_id, extra)
             return to_message(row)
 
     def set_active_child(

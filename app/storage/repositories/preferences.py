@@ -11,6 +11,8 @@ from app.storage.models import PreferenceRow
 #: Preference keys.
 DEFAULT_FORMAT = "default_format"
 DEFAULT_PRESET = "default_preset"
+#: Followed by a model's name: the reasoning template chosen for that model.
+REASONING_TEMPLATE = "reasoning_template:"
 
 
 class PreferencesRepository:
@@ -34,6 +36,16 @@ class PreferencesRepository:
     def set_default_preset(self, name: str | None, *, session: Session | None = None) -> None:
         """Set (or with ``None`` clear) the default sampler preset."""
         self._set(DEFAULT_PRESET, name, session)
+
+    def reasoning_template(self, model: str, *, session: Session | None = None) -> str | None:
+        """The reasoning template chosen for the model called ``model`` (None: detect it)."""
+        return self._text(REASONING_TEMPLATE + model, session)
+
+    def set_reasoning_template(
+        self, model: str, name: str | None, *, session: Session | None = None
+    ) -> None:
+        """Choose (or with ``None`` forget) the reasoning template of a model."""
+        self._set(REASONING_TEMPLATE + model, name, session)
 
     def _text(self, key: str, session: Session | None) -> str | None:
         with self._db.read(session) as s:

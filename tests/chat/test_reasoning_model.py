@@ -1,0 +1,64 @@
+"""The reasoning budget on the real model: SmolLM2 thinks inside a prefilled ``<think>``
+block until Parlor closes it at the budget, then writes the answer.
+
+SmolLM2 is no reasoning model, which is the point: it never closes the block itself, so
+only the budget can end its thinking.  Greedy, with end-of-text banned, so the numbers
+are exact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.context import AppContext
+from app.engine.llamacpp import LlamaCppBackend
+from app.storage.types import ChatSettings, ReasoningSettings
+from tests.api.live import RecordingBackend
+from tests.chat.conftest import write_preset
+from tests.chat.test_service import last
+from tests.chat.test_service_model import CARD
+
+pytestmark = pytest.mark.model
+
+BUDGET = 8
+LENGTH = 24
+
+
+def test_smollm2_thinks_in_a_prefilled_block_that_parlor_closes_at_its_budget(
+    context: AppContext, smollm: LlamaCppBackend, _isolated_home: Path
+) -> None:
+    write_preset(_isolated_home, "Think", max_new_tokens=LENGTH, temperature=0.0, ban_eos=True)
+    backend = RecordingBackend(smollm)
+    context.models.use(backend)
+    odile = context.library.import_card(json.dumps(CARD).encode(), source_name="odile.json")
+    chat = context.chat.new_chat(odile.id)
+    reasoning = ReasoningSettings(thinking="on", budget=BUDGET)
+    context.stores.chats.update_settings(chat.id, ChatSettings(preset="Think", reasoning=reasoning))
+
+    done = last(context.chat.send(chat.id, "Is the lamp lit every night?"))
+
+    first, second = backend.requests
+    assert first.prompt_text is not None and second.prompt_text is not None
+    assert first.prompt_text.endswith("<|im_start|>assistant\n<think>\n")  # prefilled
+    assert first.max_new_tokens == BUDGET
+    assert backend.finished[0].finish_reason == "length"
+    assert backend.finished[0].stats.completion_tokens == BUDGET  # thought to the budget
+    thought = backend.finished[0].text
+    assert "</think>" not in thought  # the model did not close it
+    assert second.prompt_text.startswith(first.prompt_text + thought)
+    assert second.prompt_text.endswith("</think>\n\n")  # Parlor closed it
+    assert second.max_new_tokens == LENGTH - BUDGET
+    assert done.thought.text == thought.strip() and not done.thought.thinking
+    assert done.gen_info is not None
+    assert done.gen_info.completion_tokens == BUDGET + backend.finished[1].stats.completion_tokens
+    stored = done.message
+    assert stored is not None
+    assert stored.extra["reasoning"] == thought.strip()
+    assert stored.content == done.text == backend.finished[1].text.lstrip()
+    assert stored.content.strip() and "<think>" not in stored.content
+    following = context.chat.prompt(chat.id).text
+    assert "</think>" not in following  # the stored block is left out of the next prompt
+    assert following.count("<think>") == 1 and following.endswith("<think>\n")
