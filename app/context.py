@@ -24,6 +24,7 @@ from app.chat.lorebooks import LorebookService
 from app.chat.models import ModelService, load_options
 from app.chat.personas import PersonaService
 from app.chat.presets import PresetService
+from app.chat.reasoning_files import ReasoningTemplates
 from app.chat.requests import RequestBuilder
 from app.chat.service import ChatService
 from app.chat.services import Services
@@ -106,14 +107,17 @@ def build_context(
         log.warning("%s", problem)
     presets = PresetLibrary([settings.data_dir / "presets", bundled_dir("presets")])
     requests = RequestBuilder(sandbox, presets)
-    runner = TurnRunner(stores, models, PromptBuilder(sandbox), formats, presets, requests)
+    reasoning = ReasoningTemplates.load(settings.data_dir / "reasoning")
+    runner = TurnRunner(
+        stores, models, PromptBuilder(sandbox), formats, presets, requests, reasoning
+    )
     library = CharacterLibrary(db, stores)
     library.import_starter_cast(bundled_dir("characters"), settings.data_dir)
     api_requests = ApiRequests(requests, ApiCharacterPrompts(library, runner))
     chat, chat_files = ChatService(runner, db), ChatFiles(db, stores.chats, library)
-    parts = _Parts(settings, db, stores, library, models, formats, presets)
-    reasoning = ApiReasoning(stores.preferences.reasoning_template)
-    openai_serving = build_openai_serving(settings, models, api_requests, reasoning)
+    parts = _Parts(settings, db, stores, library, models, formats, presets, reasoning)
+    api_reasoning = ApiReasoning(reasoning, stores.preferences)
+    openai_serving = build_openai_serving(settings, models, api_requests, api_reasoning)
     context = AppContext(
         settings,
         db,
@@ -145,6 +149,7 @@ class _Parts:
     models: ModelManager
     formats: FormatRegistry
     presets: PresetLibrary
+    reasoning: ReasoningTemplates
 
 
 def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> Services:
@@ -157,6 +162,7 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         settings.data_dir / "templates",
         chat_importer=chat_files.import_file,
         preferences=stores.preferences,
+        reasoning=parts.reasoning,
     )
     model_service = ModelService(settings, parts.models)
     return Services(

@@ -3,18 +3,18 @@
 As llama-server, vLLM and DeepSeek's API do, the thinking of a chat completion is sent
 apart from the answer (``message.reasoning_content``, streamed as
 ``delta.reasoning_content``); text completions stay raw.  The template is the loaded
-model's (chosen for it, else detected from its chat template), and a prompt that ends
-inside an opened block (DeepSeek-R1's template prefills ``<think>``) starts the reply
-inside it.
+model's (chosen for it, else detected from its chat template, else the user's default),
+and a prompt that ends inside an opened block (DeepSeek-R1's template prefills
+``<think>``) starts the reply inside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from app.chat.reasoning_files import ReasoningTemplates
 from app.engine.base import GenerationRequest, ModelInfo
-from app.prompt.reasoning import ReasoningTemplate, detect_template, find_template
+from app.prompt.reasoning import ReasoningTemplate
 from app.prompt.reasoning_parser import (
     Parsed,
     ParseState,
@@ -22,6 +22,7 @@ from app.prompt.reasoning_parser import (
     parse_reply,
     reply_start,
 )
+from app.storage.repositories import PreferencesRepository
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,22 @@ class ReplySplit:
 class ApiReasoning:
     """Knows each model's reasoning template; splits API chat replies with it."""
 
-    def __init__(self, chosen: Callable[[str], str | None] = lambda _name: None) -> None:
-        #: The template chosen for a model name (the user's per-model choice), or None.
-        self._chosen = chosen
+    def __init__(
+        self,
+        templates: ReasoningTemplates | None = None,
+        preferences: PreferencesRepository | None = None,
+    ) -> None:
+        self._templates = templates or ReasoningTemplates()
+        #: The user's choices: each model's template and the default (None: none made).
+        self._preferences = preferences
 
     def template(self, info: ModelInfo) -> ReasoningTemplate | None:
-        """The loaded model's reasoning template."""
-        return find_template(self._chosen(info.name)) or find_template(
-            detect_template(info.chat_template)
-        )
+        """The loaded model's reasoning template: chosen for it, else the one its chat
+        template points to, else the user's default."""
+        prefs = self._preferences
+        chosen = prefs.reasoning_template(info.name) if prefs else None
+        default = prefs.default_reasoning_template() if prefs else None
+        return self._templates.find(self._templates.pick((chosen,), info.chat_template, default))
 
     def start(self, info: ModelInfo, request: GenerationRequest) -> ParseState:
         """Where ``request``'s reply starts: inside a block its prompt opened, or not."""

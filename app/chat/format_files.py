@@ -14,6 +14,9 @@ silently replaces anything):
   ``Name (2)`` (then ``(3)``, …), and the report says so;
 * a bundled format of the same name is replaced by the user's, with a report line (it
   comes back if the user's file is removed); ``GGUF`` is never replaced.
+
+The policy's helpers (numbered names, free file names, atomic JSON files) serve the
+user's reasoning templates too (:mod:`app.chat.reasoning_files`).
 """
 
 from __future__ import annotations
@@ -23,17 +26,19 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
-from app.errors import ParlorError
+from app.errors import InputError, ParlorError
 from app.prompt.registry import GGUF_FORMAT_NAME, FormatRegistry
 from app.prompt.st_import import STImport, import_st_file
 
 log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^\w .,()&'+-]")
+_Plan = TypeVar("_Plan")
 _KINDS = ("instruct", "context", "sysprompt")
 _KIND_NAMES = {"instruct": "instruct template", "context": "context template",
                "sysprompt": "system prompt"}  # fmt: skip
@@ -64,6 +69,36 @@ def numbered(name: str, number: int) -> str:
     return name if number == 1 else f"{name} ({number})"
 
 
+def first_fit(base: str, attempt: Callable[[str, bool], _Plan | None]) -> _Plan | None:
+    """The first plan ``attempt`` makes of ``base``, ``base (2)``, … (its second argument:
+    whether the name is ``base`` itself); None when every name is taken."""
+    for number in range(1, 10_000):
+        plan = attempt(numbered(base, number), number == 1)
+        if plan is not None:
+            return plan
+    return None
+
+
+def free_path(folder: Path, name: str, fallback: str) -> Path:
+    """A new JSON file in ``folder`` named after ``name`` (``fallback`` if nothing is left)."""
+    stem = _UNSAFE.sub("_", name).strip().lstrip(".") or fallback
+    taken = {p.name.lower() for p in json_files(folder)}
+    for number in range(1, 10_000):
+        candidate = f"{numbered(stem, number)}.json"
+        if candidate.lower() not in taken:
+            return folder / candidate
+    raise ParlorError(f"{folder}: no free file name for {name!r}")
+
+
+def folder_time(folder: Path) -> int | None:
+    """``folder``'s modification time (None: there is no folder): a file was added or
+    removed when it changes."""
+    try:
+        return folder.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 class FormatFiles:
     """The user's imported formats in ``folder``, served by ``formats``."""
 
@@ -83,12 +118,10 @@ class FormatFiles:
     def plan(self, parts: STImport) -> FormatPlan:
         """Where ``parts`` would go under the naming policy; nothing is written yet."""
         base = parts.name or "Imported format"
-        for number in range(1, 10_000):
-            name = numbered(base, number)
-            plan = self._try(name, parts, first=number == 1)
-            if plan is not None:
-                return plan
-        raise ParlorError(f"{parts.source}: too many formats named {base!r}")
+        plan = first_fit(base, lambda name, first: self._try(name, parts, first=first))
+        if plan is None:
+            raise ParlorError(f"{parts.source}: too many formats named {base!r}")
+        return plan
 
     def write(self, plan: FormatPlan) -> None:
         """Carry out ``plan``: write its file and serve the format (nothing if unchanged)."""
@@ -117,36 +150,21 @@ class FormatFiles:
 
     def _write(self, name: str, parts: STImport, path: Path | None) -> None:
         index = self._index()
-        target = path or self._free_path(name)
-        _write_json(target, parts.to_saved(name))
+        target = path or free_path(self._folder, name, "format")
+        write_json(target, parts.to_saved(name))
         kept = replace(parts, source=str(target), report=(), format_name=name)
         index[name.lower()] = (target, kept)
-        self._seen = self._folder_time()
+        self._seen = folder_time(self._folder)
         self._formats.add(kept.to_format(name))
-
-    def _free_path(self, name: str) -> Path:
-        stem = _UNSAFE.sub("_", name).strip().lstrip(".") or "format"
-        taken = {p.name.lower() for p in _format_files(self._folder)}
-        for number in range(1, 10_000):
-            candidate = f"{numbered(stem, number)}.json"
-            if candidate.lower() not in taken:
-                return self._folder / candidate
-        raise ParlorError(f"{self._folder}: no free file name for format {name!r}")
 
     def _index(self) -> dict[str, tuple[Path, STImport]]:
         """Saved formats by lower-case name, read again when another process wrote one."""
-        if self._saved is None or self._seen != self._folder_time():
+        if self._saved is None or self._seen != folder_time(self._folder):
             self._saved = {}
             for path, parts in _saved_formats(self._folder):
                 self._saved.setdefault(parts.name.lower() or path.stem.lower(), (path, parts))
-            self._seen = self._folder_time()
+            self._seen = folder_time(self._folder)
         return self._saved
-
-    def _folder_time(self) -> int | None:
-        try:
-            return self._folder.stat().st_mtime_ns
-        except OSError:
-            return None
 
 
 def _kinds_of(parts: STImport, old: STImport) -> str:
@@ -154,20 +172,30 @@ def _kinds_of(parts: STImport, old: STImport) -> str:
     return " and ".join(added) or "templates"
 
 
-def _format_files(folder: Path) -> list[Path]:
-    """The saved formats' files in ``folder`` (none when there is no folder yet)."""
+def json_files(folder: Path) -> list[Path]:
+    """The saved items' files in ``folder`` (none when there is no folder yet)."""
     return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
 
 def _saved_formats(folder: Path) -> Iterator[tuple[Path, STImport]]:
-    for path in _format_files(folder):
+    for path in json_files(folder):
         try:
             yield path, import_st_file(path)
         except ParlorError as exc:
             log.warning("%s", exc)
 
 
-def _write_json(path: Path, data: object) -> None:
+def read_json(path: Path) -> object:
+    """A JSON file (UTF-8, a BOM allowed) parsed; one that is not raises ``InputError``."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(str(path), f"not a JSON file ({exc.__class__.__name__})") from None
+    except RecursionError:
+        raise InputError(str(path), "JSON is nested too deeply") from None
+
+
+def write_json(path: Path, data: object) -> None:
     """Write atomically: a temporary file in the same folder, fsync, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
@@ -185,7 +213,7 @@ def _write_json(path: Path, data: object) -> None:
 def load_user_templates(formats: FormatRegistry, folder: Path) -> Iterator[str]:
     """Add the imported formats kept in ``folder``; yields the errors (one line each, for
     the caller to report)."""
-    for path in _format_files(folder):
+    for path in json_files(folder):
         try:
             formats.add(import_st_file(path).to_format())
         except ParlorError as exc:

@@ -1,17 +1,17 @@
 """Importing files: ``parlor import`` and the UI's import buttons take this one path.
 
 Cards, SillyTavern World Info files, sampler presets, instruct/context/system-prompt
-templates, SillyTavern chats, persona avatars and SillyTavern's ``settings.json`` are
-recognised by their content and stored persistently; a folder (such as a SillyTavern
-user data folder) is walked.  One failing item never stops the rest, nothing of a failed
-item is stored, and no import silently replaces an existing item: an identical one is
-reported as already there, a different one of the same name is stored beside it (see
-:mod:`app.chat.format_files` for formats).
+templates, reasoning templates, SillyTavern chats, persona avatars and SillyTavern's
+``settings.json`` are recognised by their content and stored persistently; a folder
+(such as a SillyTavern user data folder) is walked.  One failing item never stops the
+rest, nothing of a failed item is stored, and no import silently replaces an existing
+item: an identical one is reported as already there, a different one of the same name
+is stored beside it (see :mod:`app.chat.format_files` for formats and
+:mod:`app.chat.reasoning_files` for reasoning templates).
 
-A SillyTavern data folder comes over as the user had it: ``settings.json`` makes the
-instruct preset, context template and system prompt in use one prompt format and the
-default; the selected sampler preset becomes the default preset, and the persona in use
-the default persona.  Folders Parlor has no use for are skipped with one line each.
+A SillyTavern data folder comes over as the user had it (:mod:`app.chat.st_setup`:
+``settings.json`` selects the defaults); folders Parlor has no use for are skipped with
+one line each.
 """
 
 from __future__ import annotations
@@ -19,37 +19,42 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-from sqlalchemy.orm import Session
+from typing import Any, Literal
 
 from app.cards import read_card, read_world_file
-from app.chat.format_files import FormatFiles, FormatPlan, Stored
+from app.chat.format_files import FormatFiles, Stored, read_json
 from app.chat.library import CharacterLibrary, PersonaImport
-from app.chat.preset_files import PresetPlan, plan_preset, store_preset
+from app.chat.preset_files import store_preset
+from app.chat.reasoning_files import ReasoningTemplates
 from app.chat.st_folder import (
-    AVATARS,
     SETTINGS,
     import_order,
     is_avatar,
-    persona_imports,
-    read_json,
     read_settings,
-    selected_preset,
     skip_reason,
     walk,
 )
-from app.chat.st_personas import STPersona, STPersonas, personas_from_settings
+from app.chat.st_personas import STPersonas, personas_from_settings
+from app.chat.st_setup import SetupImport
 from app.errors import InputError, ParlorError
 from app.presets.library import PresetLibrary
 from app.presets.model import Preset
 from app.presets.sillytavern import ImportReport, import_sillytavern
 from app.prompt.registry import FormatRegistry
-from app.prompt.st_import import import_st_data, import_st_file
+from app.prompt.st_import import import_st_data
+from app.prompt.st_reasoning import TEMPLATE_KEYS, master_reasoning, reasoning_from_st
 from app.storage.repositories import PreferencesRepository
 
 ItemKind = Literal[
-    "card", "lorebook", "preset", "template", "chat", "persona", "settings", "folder"
+    "card",
+    "lorebook",
+    "preset",
+    "template",
+    "reasoning",
+    "chat",
+    "persona",
+    "settings",
+    "folder",
 ]
 #: Stores a SillyTavern chat file (for the named character, or the one in its header).
 ChatImporter = Callable[[Path, str | None], str]
@@ -114,12 +119,14 @@ class Importer:
         *,
         chat_importer: ChatImporter,
         preferences: PreferencesRepository,
+        reasoning: ReasoningTemplates,
     ) -> None:
         self._library = library
         self._presets = presets
         self._formats = FormatFiles(formats, templates_dir)
+        self._reasoning = reasoning
         self._chats = chat_importer
-        self._preferences = preferences
+        self._setup = SetupImport(library, presets, self._formats, reasoning, preferences)
         self._settings_cache: dict[Path, STPersonas | None] = {}
 
     def files(self, paths: list[Path]) -> list[Path]:
@@ -179,6 +186,8 @@ class Importer:
             return self._preset(preset, report)
         if kind == "template":
             return self._template(path)
+        if kind == "reasoning":
+            return self._reasoning_file(path)
         if kind == "persona":
             return self._persona(path)
         if kind == "settings":
@@ -206,9 +215,26 @@ class Importer:
         return _Done(stored.name, item_id=stored.id)
 
     def _template(self, path: Path) -> _Done:
-        parts = import_st_file(path)
-        stored = self._formats.store(parts)
-        return _outcome(stored, parts.report)
+        """Templates (a master export's reasoning template, too) from one file."""
+        data = _json_object(path)
+        parts = import_st_data(data, source=str(path))
+        reasoning = master_reasoning(data, str(path))
+        if reasoning is None:
+            return _outcome(self._formats.store(parts), parts.report)
+        fmt = self._formats.plan(parts)
+        done = self._setup.default_reasoning(reasoning, fmt)
+        lines = (*parts.report, *fmt.stored.lines, *done.lines)
+        unchanged = not (done.changed or fmt.stored.changed)
+        return _Done(fmt.stored.name, lines, fmt.stored.lines[0] if unchanged else None)
+
+    def _reasoning_file(self, path: Path) -> _Done:
+        """A reasoning template file, or a master export holding only one (the default)."""
+        data = _json_object(path)
+        reasoning = master_reasoning(data, str(path))
+        if reasoning is not None:
+            return _outcome(self._setup.default_reasoning(reasoning, None), ())
+        stored = self._reasoning.store(reasoning_from_st(data, str(path)))
+        return _outcome(stored, ())
 
     def _preset(self, preset: Preset, report: ImportReport) -> _Done:
         return _outcome(store_preset(self._presets, preset), tuple(report.lines()))
@@ -229,61 +255,9 @@ class Importer:
         return _Done(stored.name, lines, skipped, stored.id)
 
     def _settings(self, path: Path) -> _Done:
-        """The active setup of ``settings.json``, all or nothing.
-
-        Everything is read and every name chosen before anything is stored; the files
-        (format, preset) are written last, inside the transaction that stores the
-        personas and the defaults, so a failure anywhere leaves none of them behind.
-        (The transaction holds SQLite's write lock from its start: only an I/O error at
-        the commit itself could still part the files from the database.)
-        """
-        data = read_settings(path)
-        parts = import_st_data(data, source=str(path))
-        preset, report = selected_preset(data, path)
-        personas = persona_imports(data, path.parent / AVATARS)
-        fmt = self._formats.plan(parts)
-        chosen: PresetPlan | None = None
-        lines = [*parts.report, *fmt.stored.lines]
-        if preset is not None and report is not None:
-            chosen = plan_preset(self._presets, preset)
-            notes = (*report.lines(), *chosen.stored.lines)
-            lines += [f"preset {chosen.stored.name!r}: {line}" for line in notes]
-        with self._library.db.transaction() as session:
-            lines += self._setup_personas(personas, session)
-            self._preferences.set_default_format(fmt.stored.name, session=session)
-            if chosen is not None:
-                self._preferences.set_default_preset(chosen.stored.name, session=session)
-            self._write_setup(fmt, chosen)
-        preset_name = chosen.stored.name if chosen is not None else None
-        defaults = f"default format {fmt.stored.name!r}" + (
-            f", default preset {preset_name!r}" if preset_name else ""
-        )
-        return _Done(fmt.stored.name, (*lines, defaults))
-
-    def _setup_personas(
-        self, personas: list[tuple[PersonaImport, STPersona]], session: Session
-    ) -> list[str]:
-        """Store the personas of ``settings.json`` in ``session``; their report lines."""
-        lines: list[str] = []
-        for persona, spec in personas:
-            stored, created = self._library.import_persona(persona, session=session)
-            state = "imported" if created else "already there"
-            default = " (the default)" if persona.default else ""
-            lines += [f"persona {stored.name!r}: {state}{default}", *spec.report]
-        return lines
-
-    def _write_setup(self, fmt: FormatPlan, preset: PresetPlan | None) -> None:
-        """Write the preset (always a new file), then the format.
-
-        A failed format write removes the preset file again.
-        """
-        written = self._presets.save(preset.save) if preset and preset.save else None
-        try:
-            self._formats.write(fmt)
-        except BaseException:
-            if written is not None:
-                written.unlink(missing_ok=True)
-            raise
+        """The active setup of ``settings.json``, all or nothing (:mod:`app.chat.st_setup`)."""
+        stored = self._setup.settings(path)
+        return _Done(stored.name, stored.lines)
 
     def _settings_of(self, path: Path) -> STPersonas | None:
         if path not in self._settings_cache:
@@ -314,10 +288,14 @@ def detect_kind(path: Path) -> ItemKind:
         return "chat"
     if path.stat().st_size > _MAX_SNIFF:
         raise InputError(str(path), "file is too large to import")
+    return _kind_of(_json_object(path), path)
+
+
+def _json_object(path: Path) -> dict[str, Any]:
     data = read_json(path)
     if not isinstance(data, dict):
         raise InputError(str(path), "not a card, lorebook, preset or template (not an object)")
-    return _kind_of(data, path)
+    return data
 
 
 def _kind_of(data: dict[str, object], path: Path) -> ItemKind:
@@ -333,6 +311,8 @@ def _kind_of(data: dict[str, object], path: Path) -> ItemKind:
         return "template"
     if keys & _PRESET_KEYS or keys & {"preset", "textgen", "textgenerationwebui_settings"}:
         return "preset"
+    if keys >= TEMPLATE_KEYS or isinstance(data.get("reasoning"), dict):
+        return "reasoning"
     raise InputError(str(path), "not a card, lorebook, preset, template or chat")
 
 

@@ -1,7 +1,8 @@
 """The preset service: sampler presets (YAML), prompt formats, SillyTavern imports.
 
-SillyTavern files are imported by the :class:`~app.chat.imports.Importer`, the same way
-``parlor import`` does, so an imported preset or prompt format is kept across restarts.
+SillyTavern files (sampler presets, templates, reasoning templates) are imported by the
+:class:`~app.chat.imports.Importer`, the same way ``parlor import`` does, so what is
+imported is kept across restarts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from app.prompt.formats import PromptFormat
 from app.prompt.registry import FormatRegistry
 
 #: What the Presets page imports (cards, lorebooks and chats have their own pages).
-PAGE_KINDS: Final[tuple[ItemKind, ...]] = ("preset", "template")
+PAGE_KINDS: Final[tuple[ItemKind, ...]] = ("preset", "template", "reasoning")
 
 
 def preset_from_yaml(text: str, default_name: str) -> Preset:
@@ -102,7 +103,8 @@ class PresetService:
         return fmt
 
     def import_file(self, path: Path) -> ImportResult:
-        """Import a SillyTavern preset or template file; errors are in the result."""
+        """Import a SillyTavern preset, template or reasoning template file; errors are in
+        the result."""
         return self._importer.import_file(path, only=PAGE_KINDS)
 
     def preset_key(self, name: str) -> str | None:

@@ -31,7 +31,6 @@ from app.chat.views import (
 )
 from app.errors import InputError, NotFound
 from app.prompt.itemize import PromptPart, itemize
-from app.prompt.reasoning import find_template, template_names
 from app.prompt.types import BuiltPrompt, GenerationType
 from app.storage.db import Database
 from app.storage.types import (
@@ -142,7 +141,7 @@ class ChatService:
         personas = [(p.name, p.id) for p in self._stores.personas.list_personas()]
         return SettingChoices(
             self._runner.preset_names(), self._runner.format_names(), personas,
-            template_names(), self._runner.model_reasoning(),
+            self._runner.reasoning_names(), self._runner.model_reasoning(),
         )  # fmt: skip
 
     def context_use(self, chat_id: int) -> ContextUse:
@@ -212,11 +211,9 @@ class ChatService:
         ``model_reasoning`` also chooses the reasoning template of a model (its ``chosen``
         None: detect it again).
         """
-        self._runner.check_choices(settings)
+        model_choice = model_reasoning.chosen if model_reasoning is not None else None
+        self._runner.check_choices(settings, model_choice)
         chats = self._stores.chats
-        for name in (settings.reasoning.template, model_reasoning and model_reasoning.chosen):
-            if name and find_template(name) is None:
-                raise NotFound("reasoning template", name)
         with self._db.transaction() as session:
             chats.update_settings(chat_id, settings, session=session)
             if model_reasoning is not None:

@@ -5,11 +5,11 @@ personas with their avatars).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from app.chat.format_files import read_json
 from app.chat.library import PersonaImport
 from app.chat.st_personas import STPersona, personas_from_settings
 from app.errors import InputError
@@ -38,7 +38,6 @@ SKIPPED_FOLDERS: Mapping[str, str] = {
     "group chats": "group chats (not supported yet)",
     "OpenAI Settings": "chat-completion presets",
     "NovelAI Settings": "NovelAI presets",
-    "reasoning": "reasoning templates",
     "files": "chat attachments",
 }
 #: Files of a SillyTavern data folder that are never read.
@@ -80,16 +79,6 @@ def skip_reason(path: Path) -> str | None:
 def is_avatar(path: Path) -> bool:
     """An image in ``User Avatars``: a persona's avatar."""
     return path.parent.name == AVATARS and path.suffix.lower() in IMAGES
-
-
-def read_json(path: Path) -> object:
-    """A JSON file (UTF-8, a BOM allowed) parsed; one that is not raises ``InputError``."""
-    try:
-        return json.loads(path.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(str(path), f"not a JSON file ({exc.__class__.__name__})") from None
-    except RecursionError:
-        raise InputError(str(path), "JSON is nested too deeply") from None
 
 
 def read_settings(path: Path) -> Mapping[str, Any]:

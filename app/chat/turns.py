@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from app.cards.model import CharacterCard
 from app.chat.convert import character_info, chat_history, lore_entries, model_info, persona_info
+from app.chat.reasoning_files import ReasoningTemplates
 from app.chat.requests import NO_SAMPLING, RequestBuilder, Sampling
 from app.chat.thinking import ReplyPlan, ThinkingRun, Thought
 from app.chat.trimming import ChunkedTrim
@@ -26,12 +27,13 @@ from app.engine.base import (
     TextDelta,
 )
 from app.engine.manager import ModelManager
+from app.errors import NotFound
 from app.presets.library import PresetLibrary, default_preset_name
 from app.presets.model import Preset
 from app.prompt.assemble import PromptBuilder
 from app.prompt.formats import PromptPosition
 from app.prompt.formats import Role as PromptRole
-from app.prompt.reasoning import ReasoningPrompt, detect_template, find_template
+from app.prompt.reasoning import ReasoningPrompt
 from app.prompt.reasoning_parser import reply_start
 from app.prompt.registry import FormatRegistry
 from app.prompt.types import AuthorNote, BuiltPrompt, GenerationType, PromptRequest
@@ -85,6 +87,7 @@ class ModelReasoning:
     model: str
     #: The template chosen for this model (None: the detected one is used).
     chosen: str | None
+    #: The one its chat template's tags point to, else the user's default.
     detected: str
 
 
@@ -127,8 +130,11 @@ class TurnRunner:
         formats: FormatRegistry,
         presets: PresetLibrary,
         requests: RequestBuilder,
+        reasoning: ReasoningTemplates,
     ) -> None:
         self.stores = stores
+        #: Every reasoning template, the built-in ones and the user's.
+        self.reasoning = reasoning
         self._models = models
         self._builder = builder
         self._formats = formats
@@ -180,35 +186,45 @@ class TurnRunner:
         return TurnContext(chat, card, preset, request, choice.warnings)
 
     def reasoning_template(self, settings: ReasoningSettings, info: ModelInfo) -> str:
-        """The reasoning template's name: the chat's, else the model's, else detected."""
-        chosen = settings.template or self.stores.preferences.reasoning_template(info.name)
-        if find_template(chosen) is not None:
-            return str(chosen)
-        return detect_template(info.chat_template)
+        """The reasoning template's name: the chat's, else the model's, else the one its
+        chat template points to, else the user's default."""
+        prefs = self.stores.preferences
+        chosen = (settings.template, prefs.reasoning_template(info.name))
+        return self.reasoning.pick(chosen, info.chat_template, prefs.default_reasoning_template())
 
     def model_reasoning(self) -> ModelReasoning | None:
         """The loaded model's reasoning template, chosen and detected (None: no model)."""
         if not self._models.loaded:
             return None
         info = self._models.current().info
-        chosen = self.stores.preferences.reasoning_template(info.name)
-        return ModelReasoning(info.name, chosen, detect_template(info.chat_template))
+        prefs = self.stores.preferences
+        detected = self.reasoning.pick((), info.chat_template, prefs.default_reasoning_template())
+        return ModelReasoning(info.name, prefs.reasoning_template(info.name), detected)
 
     def reasoning_prompt(self, settings: ReasoningSettings, info: ModelInfo) -> ReasoningPrompt:
         """What prompts of a chat with ``settings`` do with reasoning, on this model."""
-        template = find_template(self.reasoning_template(settings, info))
+        template = self.reasoning.find(self.reasoning_template(settings, info))
         return ReasoningPrompt(template, settings.add_to_prompts, settings.thinking)
 
     def setting_warnings(self, chat: Chat) -> tuple[str, ...]:
         """What in the chat's own settings no longer exists (and falls back to a default)."""
-        return self._missing(chat.settings.preset, chat.settings.format)[2]
+        warnings = self._missing(chat.settings.preset, chat.settings.format)[2]
+        template = chat.settings.reasoning.template
+        if template and not self.reasoning.has(template):
+            gone = f"Reasoning format “{template}” no longer exists: using the model's."
+            warnings += (gone,)
+        return warnings
 
-    def check_choices(self, settings: ChatSettings) -> None:
-        """Raise ``NotFound`` unless the preset and format ``settings`` names exist."""
+    def check_choices(self, settings: ChatSettings, model_reasoning: str | None = None) -> None:
+        """Raise ``NotFound`` unless the preset, format and reasoning templates named by
+        ``settings`` (and ``model_reasoning``, a model's template) exist."""
         if settings.preset:
             self._presets.path_of(settings.preset)
         if settings.format:
             self._formats.get(settings.format)
+        for name in (settings.reasoning.template, model_reasoning):
+            if name and not self.reasoning.has(name):
+                raise NotFound("reasoning template", name)
 
     def choices(self, chat: Chat, card: CharacterCard) -> Choices:
         """The chat's, else the card's, else the user's default preset and format.
@@ -321,6 +337,10 @@ class TurnRunner:
     def format_names(self) -> list[str]:
         """Every prompt format's name."""
         return self._formats.names()
+
+    def reasoning_names(self) -> list[str]:
+        """Every reasoning template's name (the built-in ones and the user's)."""
+        return self.reasoning.names()
 
     def count_tokens(self, text: str) -> int:
         """``text``'s length in the loaded model's tokens."""

@@ -108,12 +108,12 @@ def find_template(name: str | None) -> ReasoningTemplate | None:
     return next((t for t in BUILTIN_TEMPLATES if t.name.casefold() == wanted), None)
 
 
-def detect_template(chat_template: str | None) -> str:
-    """The template a GGUF chat template's tags point to (else :data:`DEFAULT_TEMPLATE`)."""
+def detect_template(chat_template: str | None, fallback: str = DEFAULT_TEMPLATE) -> str:
+    """The template a GGUF chat template's tags point to (else ``fallback``)."""
     for marker, name in _TEMPLATE_MARKERS:
         if chat_template and marker in chat_template:
             return name
-    return DEFAULT_TEMPLATE
+    return fallback
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,8 @@ def _render_formats() -> FormatEditor:
 def _render_import() -> SillyTavernImport:
     gr.Markdown("### Import from SillyTavern")
     upload = gr.File(
-        label="SillyTavern sampler presets, instruct/context/system prompt templates or "
-        "master exports (JSON; several at once)",
+        label="SillyTavern sampler presets, instruct/context/system prompt templates, "
+        "reasoning templates or master exports (JSON; several at once)",
         file_types=[".json"], file_count="multiple", elem_id="parlor-preset-import",
     )  # fmt: skip
     return SillyTavernImport(upload, gr.HTML(elem_id="parlor-import-log"))

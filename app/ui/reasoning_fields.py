@@ -50,7 +50,8 @@ def reasoning_updates(
         used = "the model's"
     else:
         own = [(f"Detected: {model.detected}", AUTO), *((n, n) for n in names)]
-        used = f"the model's: {model.chosen or model.detected}"
+        kept = model.chosen if model.chosen in names else None  # a removed one is not used
+        used = f"the model's: {kept or model.detected}"
     chat_value = settings.template if settings.template in names else AUTO
     model_value = model.chosen if model is not None and model.chosen in names else AUTO
     return {

@@ -24,7 +24,7 @@ from app.errors import InputError, ParlorError
 #: How a report line names what was imported, by kind (cards by their name alone).
 _LABELS: Final = {
     "card": "", "lorebook": "lorebook ", "preset": "sampler preset ",
-    "template": "prompt format ", "persona": "persona ",
+    "template": "prompt format ", "reasoning": "reasoning template ", "persona": "persona ",
 }  # fmt: skip
 
 

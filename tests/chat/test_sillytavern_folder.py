@@ -186,7 +186,7 @@ def test_a_failed_format_write_takes_the_preset_file_back(
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(format_files, "_write_json", full)
+    monkeypatch.setattr(format_files, "write_json", full)
     failed = context.services.importer.import_file(folder / "settings.json")
     assert not failed.ok and "No space left" in (failed.error or "")
     assert not list((context.settings.data_dir / "presets").glob("*"))

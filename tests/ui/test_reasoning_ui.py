@@ -6,6 +6,8 @@ test (``test_browser_reasoning.py``) shows the same block in Chromium.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -18,8 +20,10 @@ from app.ui.app import UiBundle
 from app.ui.chat_stream import summary_line
 from app.ui.render import ChatHtml, ChatNames, MarkdownRenderer, thought_title
 from app.ui.state import Selection
+from tests.chat.test_reasoning_templates import PONDER
 from tests.ui.conftest import SlowBackend
 from tests.ui.test_chat_handlers import click, guarded, last_sel, open_first, send
+from tests.ui.test_pages import _NoProgress
 
 NAMES = ChatNames("Hesper", "User")
 html = ChatHtml(MarkdownRenderer())
@@ -137,3 +141,26 @@ def test_a_reply_stopped_while_thinking_is_not_reported_as_empty() -> None:
     stopped = Progress("", True, "aborted", GenInfo(stopped=True), thought=Thought("Hm", True, 5))
     assert "stopped" in summary_line(stopped) and "before any text" not in summary_line(stopped)
     assert summary_line(Progress("", True, "aborted")).startswith("Stopped before any text")
+
+
+def test_an_imported_template_is_offered_for_the_chat_and_the_model(
+    ui: UiBundle, context: AppContext, backend: SlowBackend, tmp_path: Path
+) -> None:
+    path = tmp_path / "Ponder.json"
+    path.write_text(json.dumps(PONDER), "utf-8")
+    presets = ui.pages.presets
+    done = presets.import_files([str(path)], None, None, progress=_NoProgress())
+    assert "✓ Ponder.json: imported reasoning template Ponder" in done[presets.st_import.report]
+    page = ui.pages.chat
+    sel = open_first(page, context)
+    updates = save_settings(page, sel, True, "Ponder", "Ponder", "auto", None, 0)
+    fields = page.parts.settings.reasoning
+    for field in (fields.template, fields.model_template):
+        assert ("Ponder", "Ponder") in updates[field]["choices"]
+        assert updates[field]["value"] == "Ponder"
+    (context.settings.data_dir / "reasoning" / "Ponder.json").unlink()
+    shown = guarded(page, page.nav.pick_character)(sel.character_id, sel)
+    status = str(shown[page.parts.conversation.status])
+    assert "Reasoning format “Ponder” no longer exists: using the model" in status
+    assert shown[fields.template]["value"] == "(auto)"
+    assert shown[fields.template]["choices"][0] == ("As the model's: DeepSeek", "(auto)")

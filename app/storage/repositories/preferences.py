@@ -11,6 +11,7 @@ from app.storage.models import PreferenceRow
 #: Preference keys.
 DEFAULT_FORMAT = "default_format"
 DEFAULT_PRESET = "default_preset"
+DEFAULT_REASONING = "default_reasoning_template"
 #: Followed by a model's name: the reasoning template chosen for that model.
 REASONING_TEMPLATE = "reasoning_template:"
 
@@ -36,6 +37,16 @@ class PreferencesRepository:
     def set_default_preset(self, name: str | None, *, session: Session | None = None) -> None:
         """Set (or with ``None`` clear) the default sampler preset."""
         self._set(DEFAULT_PRESET, name, session)
+
+    def default_reasoning_template(self, *, session: Session | None = None) -> str | None:
+        """The reasoning template of models whose chat template names none (None: DeepSeek)."""
+        return self._text(DEFAULT_REASONING, session)
+
+    def set_default_reasoning_template(
+        self, name: str | None, *, session: Session | None = None
+    ) -> None:
+        """Set (or with ``None`` clear) the default reasoning template."""
+        self._set(DEFAULT_REASONING, name, session)
 
     def reasoning_template(self, model: str, *, session: Session | None = None) -> str | None:
         """The reasoning template chosen for the model called ``model`` (None: detect it)."""
