@@ -9,15 +9,13 @@ the one SillyTavern 1.12 reads (``content``, ``probs: [{tok_str, prob}]``).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from app.api.logprobs import logprob
 from app.engine.base import Finished, GenerationRequest, GenerationStats, TokenProb, TokenProbs
 from app.engine.sampler_names import STAGE_TO_LLAMACPP
 from app.engine.sampling import SamplerSettings, stage_order
 
-#: Probabilities below this are reported as this (JSON has no -infinity).
-MIN_PROB = 1e-300
 #: Engine finish reason → llama-server's ``stop_type`` (a stop string: "word").
 STOP_TYPES = {"stop": "eos", "length": "limit", "aborted": "none", "error": "none"}
 
@@ -116,7 +114,7 @@ def _token(token: TokenProb) -> dict[str, Any]:
         "id": token.id,
         "token": token.text,
         "bytes": list(token.text.encode("utf-8")),
-        "logprob": math.log(max(token.prob, MIN_PROB)),
+        "logprob": logprob(token.prob),
     }
 
 

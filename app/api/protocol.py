@@ -40,6 +40,8 @@ from app.errors import InputError
 MAX_STOP_STRINGS = 64
 #: Most tokens ``/v1/completions`` accepts as a pre-tokenized prompt.
 MAX_PROMPT_TOKENS = 1_000_000
+#: The most alternatives per token ``top_logprobs`` / ``logprobs`` may ask (vLLM's default).
+MAX_LOGPROBS = 20
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -284,12 +286,19 @@ class SamplingRequest(RequestBody):
             known["max_new_tokens"] = self.reply_limit
         if grammar is not None:
             known["grammar"] = grammar
+        if self.logprob_count is not None:
+            known["n_probs"] = max(self.logprob_count, 1)
         return read_sampling(body, Dialect.of_body(body), notes, **known)
 
     @property
     def reply_limit(self) -> int | None:
         """The reply-length field this request type names (``max_tokens``)."""
         return self.max_tokens
+
+    @property
+    def logprob_count(self) -> int | None:
+        """How many alternatives per reply token to report (None: no log-probabilities)."""
+        return None
 
     def to_sampler_settings(self, defaults: SamplerSettings) -> SamplerSettings:
         """``defaults`` with every sampling field this request sets written over it."""
@@ -351,8 +360,10 @@ class ChatCompletionRequest(SamplingRequest):
     """``POST /v1/chat/completions``."""
 
     messages: list[ChatMessage] = Field(min_length=1)
-    logprobs: StrictBool | None = Field(None, description="Accepted, not honoured.")
-    top_logprobs: int | None = Field(None, description="Accepted, not honoured.")
+    logprobs: StrictBool | None = Field(None, description="Report each reply token's logprob.")
+    top_logprobs: int | None = Field(
+        None, ge=0, le=MAX_LOGPROBS, description="With logprobs: alternatives per token."
+    )
     max_completion_tokens: int | None = Field(None, ge=1, description="Newer name of max_tokens.")
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = Field(None, description="Not supported: must be empty.")
@@ -369,6 +380,8 @@ class ChatCompletionRequest(SamplingRequest):
     def _unsupported(self) -> ChatCompletionRequest:
         if self.tools:
             raise ValueError("tools are not supported")
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
         formatted = self.response_format is not None and self.response_format.type != "text"
         if self.grammar is not None and formatted:
             raise ValueError("give either grammar or response_format, not both")
@@ -378,6 +391,11 @@ class ChatCompletionRequest(SamplingRequest):
     def reply_limit(self) -> int | None:
         """``max_completion_tokens``, else ``max_tokens``."""
         return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def logprob_count(self) -> int | None:
+        """``top_logprobs`` (0 when not given) when ``logprobs`` is true, else None."""
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     def to_input(self, notes: FieldNotes, grammar: str | None) -> ChatInput:
         """This request as the chat layer takes it (``grammar``: from ``response_format``)."""
@@ -394,13 +412,33 @@ class ChatMessageOut(ResponseModel):
     reasoning_content: str | None = None
 
 
+class ChatTopLogprob(ResponseModel):
+    """One of the most likely tokens at a reply token's place."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class ChatLogprob(ChatTopLogprob):
+    """A reply token's logprob, with the most likely tokens at its place."""
+
+    top_logprobs: list[ChatTopLogprob]
+
+
+class ChatLogprobs(ResponseModel):
+    """A chat choice's ``logprobs``: one entry per reply token."""
+
+    content: list[ChatLogprob]
+
+
 class ChatChoice(ResponseModel):
     """One choice of a non-streaming chat reply."""
 
     index: int = 0
     message: ChatMessageOut
     finish_reason: str | None
-    logprobs: None = None
+    logprobs: ChatLogprobs | None = None
 
 
 class UsageInfo(ResponseModel):
@@ -436,6 +474,7 @@ class ChatChunkChoice(ResponseModel):
     index: int = 0
     delta: DeltaMessage
     finish_reason: str | None = None
+    logprobs: ChatLogprobs | None = None
 
 
 class ChatCompletionChunk(ResponseModel):
@@ -460,7 +499,12 @@ class CompletionRequest(SamplingRequest):
         None, ge=1, le=MAX_CHOICES, description="Accepted; n choices are made, never more."
     )
     echo: StrictBool | None = Field(False, description="Not supported: must be false.")
-    logprobs: int | None = Field(None, description="Accepted, not honoured.")
+    logprobs: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_LOGPROBS,
+        description="Report each reply token's logprob and this many alternatives.",
+    )
     suffix: str | None = Field(None, description="Not supported.")
 
     @field_validator("prompt")
@@ -494,6 +538,11 @@ class CompletionRequest(SamplingRequest):
             return value
         return [int(t) for t in value if isinstance(t, int)]
 
+    @property
+    def logprob_count(self) -> int | None:
+        """``logprobs``: how many alternatives per reply token (None: none asked)."""
+        return self.logprobs
+
     def to_input(self, notes: FieldNotes) -> TextInput:
         """This request as the chat layer takes it."""
         if (self.model_extra or {}).get("character") is not None:
@@ -503,13 +552,24 @@ class CompletionRequest(SamplingRequest):
         return TextInput(text_or_tokens, self.sampling(notes))
 
 
+class CompletionLogprobs(ResponseModel):
+    """A text choice's legacy ``logprobs`` (one list entry per reply token)."""
+
+    tokens: list[str]
+    token_logprobs: list[float]
+    #: Each token's most likely alternatives, as ``{token: logprob}``.
+    top_logprobs: list[dict[str, float]]
+    #: Where each token starts in the choice's text.
+    text_offset: list[int]
+
+
 class CompletionChoice(ResponseModel):
     """One choice of a text completion (or of one of its stream chunks)."""
 
     index: int = 0
     text: str
     finish_reason: str | None = None
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
 
 
 class CompletionResponse(ResponseModel):

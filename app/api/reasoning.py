@@ -2,17 +2,18 @@
 
 The backend's events for each choice go through a :class:`~app.chat.api_reasoning.ReplySplit`;
 what it says is reasoning becomes a :class:`ReasoningDelta`, the answer stays a
-``TextDelta``.  Text completions never pass through here: they stay raw.
+``TextDelta``.  Token probabilities ride on the first piece sent after their tokens came
+(the parser may hold text back while a tag could still be starting).  Text completions
+never pass through here: they stay raw.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from dataclasses import replace
 
 from app.chat.api_reasoning import ReasoningDelta, ReplySplit
-from app.engine.base import Finished, GenerationEvent, TextDelta
+from app.engine.base import Finished, GenerationEvent, TextDelta, TokenProbs
 
 SplitEvent = GenerationEvent | ReasoningDelta
 
@@ -23,18 +24,23 @@ async def split_reasoning(
 ) -> AsyncGenerator[tuple[int, SplitEvent], None]:
     """``events`` (``(choice index, event)`` pairs) with each choice's reasoning split off."""
     splits: dict[int, ReplySplit] = {}
+    unsent: dict[int, tuple[TokenProbs, ...]] = {}
     async with aclosing(events) as stream:
         async for index, event in stream:
             split = splits.setdefault(index, splitter())
             if isinstance(event, TextDelta):
                 reasoning, answer = split.feed(event.text)
-                kept = replace(event, text=answer)
+                probs = unsent.pop(index, ()) + event.probs
             else:
                 reasoning, answer = split.finish()
-                kept = TextDelta(answer)
+                probs = unsent.pop(index, ())
             if reasoning:
-                yield index, ReasoningDelta(reasoning)
+                yield index, ReasoningDelta(reasoning, probs)
+                probs = ()
             if answer:
-                yield index, kept
+                yield index, TextDelta(answer, probs)
+                probs = ()
             if isinstance(event, Finished):
                 yield index, event
+            elif probs:
+                unsent[index] = probs

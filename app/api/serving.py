@@ -21,14 +21,17 @@ from starlette.concurrency import run_in_threadpool
 from app.api.errors import Unauthorized, error_response
 from app.api.gate import GenerationGate
 from app.api.grammar import grammar_for
+from app.api.logprobs import chat_logprobs, completion_logprobs
 from app.api.naming import served_name
 from app.api.notes import FieldNotes
 from app.api.protocol import (
     ChatChoice,
     ChatCompletionRequest,
     ChatCompletionResponse,
+    ChatLogprobs,
     ChatMessageOut,
     CompletionChoice,
+    CompletionLogprobs,
     CompletionRequest,
     CompletionResponse,
     ErrorResponse,
@@ -40,7 +43,7 @@ from app.api.runner import DisconnectProbe, GenerationRunner, choices
 from app.api.sse import ChatChunks, CompletionChunks, openai_finish_reason, sse_stream, usage_of
 from app.chat.api_prompts import ApiRequests
 from app.chat.api_reasoning import ApiReasoning
-from app.engine.base import Backend, GenerationRequest
+from app.engine.base import Backend, Finished, GenerationRequest
 from app.errors import ParlorError
 
 log = logging.getLogger(__name__)
@@ -140,7 +143,8 @@ class OpenAIServing:
                     self._runner.events(backend, generations, is_disconnected),
                     lambda: self._reasoning.split(backend.info, generation),
                 )
-                return sse_stream(events, ChatChunks(model), include_usage=request.include_usage)
+                chat_chunks = ChatChunks(model, top_logprobs=request.logprob_count)
+                return sse_stream(events, chat_chunks, include_usage=request.include_usage)
             finished = await self._runner.complete(backend, generations, is_disconnected)
         except ParlorError as exc:
             return self._error(exc)
@@ -151,6 +155,7 @@ class OpenAIServing:
                     index=i,
                     message=self._message(backend, generation, f.text),
                     finish_reason=openai_finish_reason(f.finish_reason),
+                    logprobs=_chat_logprobs(f, request.logprob_count),
                 )
                 for i, f in enumerate(finished)
             ],
@@ -169,7 +174,7 @@ class OpenAIServing:
             if request.stream:
                 self._runner.check()
                 events = self._runner.events(backend, generations, is_disconnected)
-                chunks = CompletionChunks(model)
+                chunks = CompletionChunks(model, logprobs=request.logprob_count)
                 return sse_stream(events, chunks, include_usage=request.include_usage)
             finished = await self._runner.complete(backend, generations, is_disconnected)
         except ParlorError as exc:
@@ -178,7 +183,10 @@ class OpenAIServing:
             model=model,
             choices=[
                 CompletionChoice(
-                    index=i, text=f.text, finish_reason=openai_finish_reason(f.finish_reason)
+                    index=i,
+                    text=f.text,
+                    finish_reason=openai_finish_reason(f.finish_reason),
+                    logprobs=_completion_logprobs(f, request.logprob_count),
                 )
                 for i, f in enumerate(finished)
             ],
@@ -206,3 +214,11 @@ class OpenAIServing:
     def _error(self, exc: ParlorError) -> ErrorResponse:
         log.info("API request failed: %s", exc)
         return error_response(exc)
+
+
+def _chat_logprobs(finished: Finished, top: int | None) -> ChatLogprobs | None:
+    return None if top is None else chat_logprobs(finished.probs, top)
+
+
+def _completion_logprobs(finished: Finished, top: int | None) -> CompletionLogprobs | None:
+    return None if top is None else completion_logprobs(finished.probs, top)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.api.errors import GenerationFailed, error_response
+from app.api.logprobs import chat_logprobs, completion_logprobs
 from app.api.protocol import (
     ChatChunkChoice,
     ChatCompletionChunk,
@@ -33,7 +34,13 @@ from app.api.protocol import (
     now,
 )
 from app.chat.api_reasoning import ReasoningDelta
-from app.engine.base import FinishReason, GenerationEvent, GenerationStats, TextDelta
+from app.engine.base import (
+    FinishReason,
+    GenerationEvent,
+    GenerationStats,
+    TextDelta,
+    TokenProbs,
+)
 from app.errors import ParlorError
 
 log = logging.getLogger(__name__)
@@ -75,11 +82,12 @@ class ChunkFormat(Protocol):
         """Chunks sent before any text."""
         ...
 
-    def delta(self, text: str, index: int = 0) -> str:
-        """A chunk adding ``text`` to choice ``index``."""
+    def delta(self, text: str, index: int = 0, probs: tuple[TokenProbs, ...] = ()) -> str:
+        """A chunk adding ``text`` (made of the tokens ``probs`` describe, when the
+        request asked for logprobs) to choice ``index``."""
         ...
 
-    def reasoning(self, text: str, index: int = 0) -> str:
+    def reasoning(self, text: str, index: int = 0, probs: tuple[TokenProbs, ...] = ()) -> str:
         """A chunk adding reasoning ``text`` to choice ``index``."""
         ...
 
@@ -97,6 +105,8 @@ class ChatChunks:
     """``chat.completion.chunk`` objects sharing one id."""
 
     model: str
+    #: Alternatives per token in each chunk's ``logprobs`` (None: no logprobs asked).
+    top_logprobs: int | None = None
     id: str = field(default_factory=lambda: new_id("chatcmpl"))
     created: int = field(default_factory=now)
 
@@ -110,14 +120,18 @@ class ChatChunks:
         """The role chunk."""
         return [self._chunk([ChatChunkChoice(delta=DeltaMessage(role="assistant", content=""))])]
 
-    def delta(self, text: str, index: int = 0) -> str:
+    def delta(self, text: str, index: int = 0, probs: tuple[TokenProbs, ...] = ()) -> str:
         """A content chunk."""
-        return self._chunk([ChatChunkChoice(index=index, delta=DeltaMessage(content=text))])
+        return self._text(DeltaMessage(content=text), index, probs)
 
-    def reasoning(self, text: str, index: int = 0) -> str:
+    def reasoning(self, text: str, index: int = 0, probs: tuple[TokenProbs, ...] = ()) -> str:
         """A ``reasoning_content`` chunk."""
-        delta = DeltaMessage(reasoning_content=text)
-        return self._chunk([ChatChunkChoice(index=index, delta=delta)])
+        return self._text(DeltaMessage(reasoning_content=text), index, probs)
+
+    def _text(self, delta: DeltaMessage, index: int, probs: tuple[TokenProbs, ...]) -> str:
+        top = self.top_logprobs
+        logprobs = None if top is None else chat_logprobs(probs, top)
+        return self._chunk([ChatChunkChoice(index=index, delta=delta, logprobs=logprobs)])
 
     def finish(self, reason: str, index: int = 0) -> str:
         """An empty delta with the finish reason."""
@@ -134,8 +148,12 @@ class CompletionChunks:
     """``text_completion`` objects sharing one id."""
 
     model: str
+    #: ``logprobs``: alternatives per token in each chunk (None: no logprobs asked).
+    logprobs: int | None = None
     id: str = field(default_factory=lambda: new_id("cmpl"))
     created: int = field(default_factory=now)
+    #: Each choice's text length so far (``text_offset`` counts from the reply's start).
+    sent: dict[int, int] = field(default_factory=dict)
 
     def _chunk(self, choices: list[CompletionChoice], usage: UsageInfo | None = None) -> str:
         chunk = CompletionResponse(
@@ -147,13 +165,17 @@ class CompletionChunks:
         """Text completions open with text straight away."""
         return []
 
-    def delta(self, text: str, index: int = 0) -> str:
+    def delta(self, text: str, index: int = 0, probs: tuple[TokenProbs, ...] = ()) -> str:
         """A text chunk."""
-        return self._chunk([CompletionChoice(index=index, text=text)])
+        offset = self.sent.get(index, 0)
+        self.sent[index] = offset + sum(len(p.token.text) for p in probs)
+        top = self.logprobs
+        logprobs = None if top is None else completion_logprobs(probs, top, offset)
+        return self._chunk([CompletionChoice(index=index, text=text, logprobs=logprobs)])
 
-    def reasoning(self, text: str, index: int = 0) -> str:
+    def reasoning(self, text: str, index: int = 0, probs: tuple[TokenProbs, ...] = ()) -> str:
         """Text completions stay raw: reasoning is text like any other."""
-        return self.delta(text, index)
+        return self.delta(text, index, probs)
 
     def finish(self, reason: str, index: int = 0) -> str:
         """Empty text with the finish reason."""
@@ -179,11 +201,11 @@ async def sse_stream(
             finished: list[GenerationStats] = []
             async for index, event in stream:
                 if isinstance(event, ReasoningDelta):
-                    yield frame(chunks.reasoning(event.text, index))
+                    yield frame(chunks.reasoning(event.text, index, event.probs))
                     continue
                 if isinstance(event, TextDelta):
-                    if event.text:
-                        yield frame(chunks.delta(event.text, index))
+                    if event.text or event.probs:
+                        yield frame(chunks.delta(event.text, index, event.probs))
                     continue
                 if event.finish_reason == "error":
                     raise GenerationFailed(event.error or "the backend failed without a reason")

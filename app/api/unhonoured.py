@@ -73,8 +73,6 @@ UNHONOURED: Final[Mapping[str, tuple[Callable[[Any], bool], str]]] = {
     "echo": (_equals(False), "the prompt is never echoed"),
     "suffix": (_empty, "no fill-in-the-middle"),
     "token_healing": (_equals(False), "no token healing"),
-    "logprobs": (_empty, "token log-probabilities are only on /completion (n_probs)"),
-    "top_logprobs": (_empty, "token log-probabilities are only on /completion (n_probs)"),
 }
 
 #: Fields accepted silently: connection state, client-side settings, and the names
@@ -88,7 +86,8 @@ SILENT: Final[frozenset[str]] = frozenset(
         "streaming", "provider", "allow_fallbacks", "id_slot", "timings_per_token",
         "return_tokens", "return_progress", "response_fields", "spaces_between_special_tokens",
         "num_ctx", "num_predict", "best_of", "n", "n_cmpl", "n_probs", "character", "preset",
-        "tools", "tool_choice", "response_format", "max_completion_tokens", "logit_bias",
+        "logprobs", "top_logprobs", "tools", "tool_choice", "response_format",
+        "max_completion_tokens", "logit_bias",
         "json_schema", "guided_json", "guided_grammar", "guided_decoding_backend",
         "guided_whitespace_pattern", "truncate_prompt_tokens", "early_stopping",
         "dynamic_temperature", "dynatemp_low", "dynatemp_high", "dynatemp_min", "dynatemp_max",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.chat.reasoning_files import ReasoningTemplates
-from app.engine.base import GenerationRequest, ModelInfo
+from app.engine.base import GenerationRequest, ModelInfo, TokenProbs
 from app.prompt.reasoning import ReasoningTemplate
 from app.prompt.reasoning_parser import (
     Parsed,
@@ -30,6 +30,8 @@ class ReasoningDelta:
     """A piece of a streamed reply's reasoning (sent as ``delta.reasoning_content``)."""
 
     text: str
+    #: With logprobs asked: the tokens generated since the last piece sent.
+    probs: tuple[TokenProbs, ...] = ()
 
 
 class ReplySplit:
