@@ -18,6 +18,7 @@ from app.chat.characters import CharacterService
 from app.chat.chatfiles import ChatFiles
 from app.chat.config import ConfigService
 from app.chat.format_files import load_user_templates
+from app.chat.groups import GroupService
 from app.chat.imports import Importer
 from app.chat.library import CharacterLibrary
 from app.chat.lorebooks import LorebookService
@@ -41,6 +42,7 @@ from app.storage.db import Database, open_database
 from app.storage.repositories import (
     CharacterRepository,
     ChatRepository,
+    GroupRepository,
     LorebookRepository,
     PersonaRepository,
     PreferencesRepository,
@@ -99,6 +101,7 @@ def build_context(
         LorebookRepository(db),
         ChatRepository(db),
         PreferencesRepository(db),
+        GroupRepository(db),
     )
     models = ModelManager(load_options(settings), registry)
     sandbox = TemplateSandbox()
@@ -175,6 +178,7 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         models=model_service,
         config=ConfigService(settings, model_service),
         importer=importer,
+        groups=GroupService(db, stores, chat),
     )
 
 

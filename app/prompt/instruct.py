@@ -1,6 +1,7 @@
 """Instruct-mode formatting: ports of ST's ``instruct-mode.js`` functions.
 
-Each function mirrors its SillyTavern namesake (ST 1.18), ``group`` marking a group chat: ``formatInstructModeChat``, ``formatInstructModeStoryString``,
+Each function mirrors its SillyTavern namesake (ST 1.18; ``group`` marks a group chat):
+``formatInstructModeChat``, ``formatInstructModeStoryString``,
 ``formatInstructModeExamples``, ``formatInstructModePrompt``,
 ``getInstructStoppingSequences`` and ``getStoppingStrings``, plus the example
 parsers ``parseMesExamples`` and ``parseExampleIntoIndividual``.

@@ -17,7 +17,7 @@ from app.storage.types import Role
 def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
     with sqlite3.connect(path) as conn:
         return {
-            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
             for table in ("characters", "chats", "chat_characters", "messages")
         }
 

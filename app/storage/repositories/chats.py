@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import InputError, NotFound
@@ -129,6 +129,20 @@ class ChatRepository:
                 ChatCharacterRow.character_id == character_id
             )
         return self._chats(query.order_by(ChatRow.updated_at.desc(), ChatRow.id.desc()), session)
+
+    def set_characters(
+        self, chat_id: int, character_ids: Sequence[int], *, session: Session | None = None
+    ) -> Chat:
+        """Replace a chat's characters (a group chat's members, in order)."""
+        with self._db.write(session) as s:
+            _check_references(s, character_ids, None)
+            s.execute(delete(ChatCharacterRow).where(ChatCharacterRow.chat_id == chat_id))
+            for position, character_id in enumerate(character_ids):
+                s.add(
+                    ChatCharacterRow(chat_id=chat_id, character_id=character_id, position=position)
+                )
+            s.flush()
+            return self._chat(s, chat_id)
 
     def list_trash(self, *, session: Session | None = None) -> list[Chat]:
         """Chats in the trash, most recently trashed first."""

@@ -46,7 +46,7 @@ class GroupRepository:
         with self._db.read(session) as s:
             return self._group(s, group_id)
 
-    def list(self, *, session: Session | None = None) -> list[Group]:
+    def list_groups(self, *, session: Session | None = None) -> list[Group]:
         """Every group, by name."""
         with self._db.read(session) as s:
             ids = s.scalars(select(GroupRow.id).order_by(GroupRow.name, GroupRow.id))
