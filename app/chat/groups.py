@@ -12,11 +12,13 @@ import random
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from app.cards.model import CharacterCard
 from app.chat.group_context import candidates, member_cards, turns
 from app.chat.group_strategy import reply_order
 from app.chat.service import ChatService
+from app.chat.st_groups import GroupFiles
 from app.chat.turns import Progress, Stores
 from app.chat.views import DEFAULT_USER_NAME
 from app.errors import InputError
@@ -43,11 +45,17 @@ class GroupService:
     """Groups and the replies of their members."""
 
     def __init__(
-        self, db: Database, stores: Stores, chat: ChatService, rng: random.Random | None = None
+        self,
+        db: Database,
+        stores: Stores,
+        chat: ChatService,
+        files: GroupFiles,
+        rng: random.Random | None = None,
     ) -> None:
         self._db = db
         self._stores = stores
         self._chat = chat
+        self._files = files
         self._rng = rng or random.Random()
 
     # -- groups ----------------------------------------------------------------------
@@ -112,6 +120,10 @@ class GroupService:
     def delete(self, group_id: int) -> None:
         """Delete a group; its chats stay, as chats of its members."""
         self._stores.groups.delete(group_id)
+
+    def export(self, group_id: int, folder: Path) -> list[Path]:
+        """The group and its chats as SillyTavern keeps them, under ``folder``."""
+        return self._files.export_group(self.group(group_id), folder)
 
     def member_names(self, group: Group) -> list[tuple[int, str]]:
         """(character id, name) of each member, in order."""

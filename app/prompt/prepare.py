@@ -162,6 +162,7 @@ class Preparer:
         )
         if group.mode == "swap" or not join:
             return env
+        self.env = env  # the members' fields see the group macros too
         wrap = self.ins.wrap if self.ins is not None else False
         cards = joined_cards(group, self.name2, self.member_replace, wrap=wrap)
         return replace(
