@@ -182,6 +182,11 @@ class KvSlot:
         """How many chats' states are saved."""
         return len(self._states)
 
+    @property
+    def saved_states_bytes(self) -> int:
+        """The RAM the saved states take (the other chats' and group members' slots)."""
+        return self._states.nbytes
+
     def plan(self, prompt: Sequence[int] | _Tokens) -> ReusePlan:
         """How ``prompt`` would reuse what the cache holds now."""
         return plan_reuse(
