@@ -120,8 +120,16 @@ class ChatService:
             return self._stores.characters.avatar(who.id)
         return self._stores.personas.get(who.id).avatar
 
+    def members(self, chat_id: int) -> list[Participant]:
+        """The chat's characters (a group chat's members, in order) with their avatars."""
+        chat = self._stores.chats.get_chat(chat_id)
+        return [self._participant(i) for i in chat.character_ids]
+
     def _character(self, chat: Chat) -> Participant:
-        summary = self._stores.characters.summary(chat.character_ids[0])
+        return self._participant(chat.character_ids[0])
+
+    def _participant(self, character_id: int) -> Participant:
+        summary = self._stores.characters.summary(character_id)
         stamp = summary.modified_at if summary.has_avatar else None
         return Participant("character", summary.id, summary.name, stamp)
 

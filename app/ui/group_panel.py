@@ -238,7 +238,8 @@ class GroupControls:
         throttle, note = Throttle(), ""
         try:
             for reply in replies:
-                who = replace(names, char=reply.name, char_avatar="")
+                avatar = dict(names.members).get(reply.name, "")
+                who = replace(names, char=reply.name, char_avatar=avatar)
                 if reply.progress.done:
                     note = f"{reply.name}: {summary_line(reply.progress)}"
                     yield {**self.screen.show(sel, sel, status=note), **self.stream.writing()}
