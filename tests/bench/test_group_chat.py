@@ -22,8 +22,9 @@ def test_four_member_turns_through_parlor_with_a_slot_per_member() -> None:
     """Turns 0-2: each member's first turn; turn 3: Mira again, whose slot still holds
     her first prompt, so only what came after it is evaluated."""
     run = subprocess.run(
-        [sys.executable, "bench/group_chat.py", "--turns", "4", "--json", "--systems", "parlor"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
+        [sys.executable, "bench/group_chat.py", "--turns", "4", "--json", "--systems", "parlor",
+         "--max-tokens", "8"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])

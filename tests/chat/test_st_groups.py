@@ -135,3 +135,17 @@ def test_the_commands_list_export_and_prompt_a_group_chat(
     assert (tmp_path / "out" / "group chats" / f"{OLD_CHAT}.jsonl").is_file()
     assert main(["export", "group", "Nobody", "-o", str(tmp_path / "out")]) == 1
     assert "no group called 'Nobody'" in capsys.readouterr().err
+
+
+@pytest.mark.model
+def test_parlor_prompt_prints_a_members_next_turn(
+    capsys: pytest.CaptureFixture[str], folder: Path
+) -> None:
+    assert main(["import", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["prompt", "--chat", OLD_CHAT, "--speaker", "Bob", "--n-ctx", "2048"]) == 0
+    out = capsys.readouterr().out
+    assert "Bob mends nets." in out and "Ann bakes bread" not in out  # swap: Bob's card
+    assert "The boats are late." in out and "Group chat created" not in out
+    assert main(["prompt", "--chat", OLD_CHAT, "--speaker", "Nobody", "--n-ctx", "2048"]) == 1
+    assert "'Nobody' is not a member of group 'Harbour'" in capsys.readouterr().err
