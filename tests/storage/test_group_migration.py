@@ -67,4 +67,9 @@ def test_groups_store_members_settings_and_chats(tmp_path: Path) -> None:
     groups.attach_chat(chat.id, group.id)
     assert groups.of_chat(chat.id) == groups.get(group.id)
     assert groups.names_by_chat() == {chat.id: "Duo"}
+    chats = ChatRepository(db)
+    root = chats.add_message(chat.id, None, role=Role.ASSISTANT, speaker="Cid", content="Hi")
+    branch = chats.branch(chat.id, root.id)
+    copy = chats.duplicate(chat.id)
+    assert groups.chat_ids(group.id) == [chat.id, branch.id, copy.id]  # still group chats
     db.close()

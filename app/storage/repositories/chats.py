@@ -18,6 +18,7 @@ from app.storage.models import (
     CharacterRow,
     ChatCharacterRow,
     ChatRow,
+    GroupChatRow,
     MessageRow,
     PersonaRow,
     table_of,
@@ -497,5 +498,8 @@ class ChatRepository:
         s.flush()
         for position, character_id in enumerate(source.character_ids):
             s.add(ChatCharacterRow(chat_id=row.id, character_id=character_id, position=position))
+        link = s.get(GroupChatRow, source.id)
+        if link is not None:  # a branch or copy of a group chat is a chat of the group
+            s.add(GroupChatRow(chat_id=row.id, group_id=link.group_id))
         s.flush()
         return to_chat(row, source.character_ids)
