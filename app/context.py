@@ -18,6 +18,7 @@ from app.chat.characters import CharacterService
 from app.chat.chatfiles import ChatFiles
 from app.chat.config import ConfigService
 from app.chat.format_files import load_user_templates
+from app.chat.groups import GroupService
 from app.chat.imports import Importer
 from app.chat.library import CharacterLibrary
 from app.chat.lorebooks import LorebookService
@@ -28,6 +29,7 @@ from app.chat.reasoning_files import ReasoningTemplates
 from app.chat.requests import RequestBuilder
 from app.chat.service import ChatService
 from app.chat.services import Services
+from app.chat.st_groups import GroupFiles
 from app.chat.turns import Stores, TurnRunner
 from app.engine.manager import ModelManager
 from app.engine.registry import BackendRegistry
@@ -41,6 +43,7 @@ from app.storage.db import Database, open_database
 from app.storage.repositories import (
     CharacterRepository,
     ChatRepository,
+    GroupRepository,
     LorebookRepository,
     PersonaRepository,
     PreferencesRepository,
@@ -99,6 +102,7 @@ def build_context(
         LorebookRepository(db),
         ChatRepository(db),
         PreferencesRepository(db),
+        GroupRepository(db),
     )
     models = ModelManager(load_options(settings), registry)
     sandbox = TemplateSandbox()
@@ -155,6 +159,7 @@ class _Parts:
 def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> Services:
     """The chat layer's services, as the UI gets them."""
     settings, db, stores, library = parts.settings, parts.db, parts.stores, parts.library
+    group_files = GroupFiles(db, stores)
     importer = Importer(
         library,
         parts.presets,
@@ -163,6 +168,7 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         chat_importer=chat_files.import_file,
         preferences=stores.preferences,
         reasoning=parts.reasoning,
+        groups=group_files,
     )
     model_service = ModelService(settings, parts.models)
     return Services(
@@ -175,6 +181,7 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         models=model_service,
         config=ConfigService(settings, model_service),
         importer=importer,
+        groups=GroupService(db, stores, chat, group_files),
     )
 
 

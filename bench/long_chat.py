@@ -59,6 +59,7 @@ from bench._peers import (
     System,
     Turn,
     WorkerProcess,
+    add_run_options,
     serve_worker,
 )
 
@@ -354,24 +355,12 @@ def print_totals(report: dict[str, dict[str, Any]]) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--turns", type=int, default=100)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--out", default="", help="also write the JSON object to this file")
-    parser.add_argument("--systems", default="", help=f"default: {','.join(SYSTEMS)}")
+    add_run_options(parser, turns=100, systems=SYSTEMS)
     parser.add_argument(
         "--client",
         action="store_true",
         help="replay as SillyTavern's llama.cpp type: /completion on Parlor's server and "
         f"llama-server (default systems: {','.join(CLIENT_SYSTEMS)})",
-    )
-    parser.add_argument("--model", default="")
-    parser.add_argument("--n-ctx", type=int, default=2048)
-    parser.add_argument("--n-batch", type=int, default=512)
-    parser.add_argument("--max-tokens", type=int, default=48)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--flash-attn", choices=("on", "off"), default="off")
-    parser.add_argument(
-        "--n-gpu-layers", type=int, default=0, help="layers on the GPU for every system (-1: all)"
     )
     parser.add_argument(
         "--warm-start",

@@ -68,7 +68,10 @@ def chat_history(messages: Sequence[Message], user_name: str) -> list[ChatMessag
                 name=name,
                 text=message.content,
                 is_user=is_user,
-                narrator=message.role in (StoredRole.NARRATOR, StoredRole.SYSTEM),
+                # SillyTavern's ``is_system`` messages ("Group chat created …") are shown,
+                # never sent; its narrator messages go in with the system sequences.
+                hidden=message.role == StoredRole.SYSTEM,
+                narrator=message.role == StoredRole.NARRATOR,
                 sent_at=message.created_at,
                 reasoning=reasoning_of(message),
             )

@@ -34,6 +34,7 @@ from app.chat.st_folder import (
     skip_reason,
     walk,
 )
+from app.chat.st_groups import GROUP_CHATS_FOLDER, GroupFiles
 from app.chat.st_personas import STPersonas, personas_from_settings
 from app.chat.st_setup import SetupImport
 from app.errors import InputError, ParlorError
@@ -52,6 +53,8 @@ ItemKind = Literal[
     "template",
     "reasoning",
     "chat",
+    "group",
+    "group chat",
     "persona",
     "settings",
     "folder",
@@ -120,12 +123,14 @@ class Importer:
         chat_importer: ChatImporter,
         preferences: PreferencesRepository,
         reasoning: ReasoningTemplates,
+        groups: GroupFiles | None = None,
     ) -> None:
         self._library = library
         self._presets = presets
         self._formats = FormatFiles(formats, templates_dir)
         self._reasoning = reasoning
         self._chats = chat_importer
+        self._groups = groups
         self._setup = SetupImport(library, presets, self._formats, reasoning, preferences)
         self._settings_cache: dict[Path, STPersonas | None] = {}
 
@@ -192,7 +197,16 @@ class Importer:
             return self._persona(path)
         if kind == "settings":
             return self._settings(path)
+        if kind in ("group", "group chat"):
+            return self._group_item(kind, path)
         return _Done(self._chats(path, character))
+
+    def _group_item(self, kind: ItemKind, path: Path) -> _Done:
+        if self._groups is None:
+            raise InputError(str(path), "groups cannot be imported here")
+        if kind == "group":
+            return _Done(self._groups.import_group(path))
+        return _Done(self._groups.import_chat(path))
 
     # -- one method per kind ---------------------------------------------------------
 
@@ -285,7 +299,7 @@ def detect_kind(path: Path) -> ItemKind:
     if suffix in (".png", ".charx", ".yaml", ".yml"):
         return "card"
     if suffix == ".jsonl":
-        return "chat"
+        return "group chat" if path.parent.name == GROUP_CHATS_FOLDER else "chat"
     if path.stat().st_size > _MAX_SNIFF:
         raise InputError(str(path), "file is too large to import")
     return _kind_of(_json_object(path), path)
@@ -302,6 +316,8 @@ def _kind_of(data: dict[str, object], path: Path) -> ItemKind:
     keys = set(data)
     if str(data.get("spec", "")).startswith("chara_card") or {"name", "first_mes"} <= keys:
         return "card"
+    if isinstance(data.get("members"), list) and "name" in keys:
+        return "group"
     if isinstance(data.get("entries"), dict) or data.get("spec") == "lorebook_v3":
         return "lorebook"
     if isinstance(data.get("power_user"), dict):

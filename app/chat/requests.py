@@ -122,17 +122,20 @@ class RequestBuilder:
         sampling: Sampling = NO_SAMPLING,
         *,
         substitute: Callable[[str], str] = str,
+        cache_key: str | None = None,
     ) -> GenerationRequest:
         """A chat turn: the prompt the chat layer built, sampled with ``preset``.
 
         ``sampling.preset`` is not looked up here: the turn's preset already is ``preset``.
-        ``substitute`` fills in macros in the card text a chat-completions server gets.
+        ``substitute`` fills in macros in the card text a chat-completions server gets;
+        ``cache_key`` names the KV slot the turn continues (a group member's).
         """
         stops = (*prompt.stop, *preset.stop)
         base = _Base(preset.to_sampler_settings(), stops, request.max_new_tokens)
         tokens = self.tokenize_prompt(backend, prompt.text)
         messages = chat_messages(request, substitute)
-        return self._finish(backend.info, tokens, base, sampling, prompt.text, messages)
+        built = self._finish(backend.info, tokens, base, sampling, prompt.text, messages)
+        return replace(built, cache_key=cache_key)
 
     def for_messages(
         self, backend: Backend, messages: Sequence[ApiMessage], sampling: Sampling

@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from app.cards.model import CharacterCard
+from app.chat.group_context import member_named
 from app.chat.reasoning_extra import continued, edited_extra, generated_extra, stored_thought
 from app.chat.thinking import Thought
 from app.chat.turns import ModelReasoning, Progress, TurnRunner
@@ -119,8 +120,16 @@ class ChatService:
             return self._stores.characters.avatar(who.id)
         return self._stores.personas.get(who.id).avatar
 
+    def members(self, chat_id: int) -> list[Participant]:
+        """The chat's characters (a group chat's members, in order) with their avatars."""
+        chat = self._stores.chats.get_chat(chat_id)
+        return [self._participant(i) for i in chat.character_ids]
+
     def _character(self, chat: Chat) -> Participant:
-        summary = self._stores.characters.summary(chat.character_ids[0])
+        return self._participant(chat.character_ids[0])
+
+    def _participant(self, character_id: int) -> Participant:
+        summary = self._stores.characters.summary(character_id)
         stamp = summary.modified_at if summary.has_avatar else None
         return Participant("character", summary.id, summary.name, stamp)
 
@@ -235,19 +244,32 @@ class ChatService:
         An empty ``text`` asks for another reply without a user message.
         """
         chat = self._stores.chats.get_chat(chat_id)
-        path = self._stores.chats.active_path(chat_id)
         if text.strip():
-            context = self._runner.context(chat, path, "normal")
-            user = self._stores.chats.add_message(
-                chat_id,
-                path[-1].id if path else None,
-                role=Role.USER,
-                speaker=context.request.persona.name,
-                content=self._runner.substitute(text, context),
-            )
-            path = [*path, user]
+            self.add_user_message(chat_id, text)
+        path = self._stores.chats.active_path(chat_id)
         parent = path[-1].id if path else None
         yield from self._generate(chat, path, "normal", self._new_reply(chat_id, parent))
+
+    def add_user_message(self, chat_id: int, text: str) -> Message:
+        """Store the user's message (macros substituted as SillyTavern does) after the
+        shown path."""
+        chat = self._stores.chats.get_chat(chat_id)
+        path = self._stores.chats.active_path(chat_id)
+        context = self._runner.context(chat, path, "normal")
+        return self._stores.chats.add_message(
+            chat_id,
+            path[-1].id if path else None,
+            role=Role.USER,
+            speaker=context.request.persona.name,
+            content=self._runner.substitute(text, context),
+        )
+
+    def reply_as(self, chat_id: int, character_id: int) -> Iterator[Progress]:
+        """Stream the next reply of one member of a group chat (``speak now``)."""
+        chat = self._stores.chats.get_chat(chat_id)
+        path = self._stores.chats.active_path(chat_id)
+        persist = self._new_reply(chat_id, path[-1].id if path else None, character_id)
+        yield from self._generate(chat, path, "normal", persist, speaker_id=character_id)
 
     def regenerate(self, chat_id: int) -> Iterator[Progress]:
         """A new alternative for the last reply (kept as a swipe; the old one stays)."""
@@ -257,7 +279,10 @@ class ChatService:
             yield from self.send(chat_id, "")
             return
         last = path[-1]
-        yield from self._generate(chat, path[:-1], "regenerate", self._new_swipe(last))
+        speaker = self._member_id(chat, last.speaker)
+        yield from self._generate(
+            chat, path[:-1], "regenerate", self._new_swipe(last), speaker_id=speaker
+        )
 
     def swipe(self, message_id: int, direction: int) -> SwipeResult:
         """Show the previous or next alternative of any message.
@@ -280,7 +305,11 @@ class ChatService:
         if message_id not in shown_ids:  # another tab switched the branch meanwhile
             raise InputError("swipe", "that message is no longer on the shown branch")
         history = path[: shown_ids.index(message_id)]
-        return SwipeResult(replies=self._generate(chat, history, "swipe", self._new_swipe(message)))
+        speaker = self._member_id(chat, message.speaker)
+        replies = self._generate(
+            chat, history, "swipe", self._new_swipe(message), speaker_id=speaker
+        )
+        return SwipeResult(replies=replies)
 
     def continue_reply(self, chat_id: int) -> Iterator[Progress]:
         """Make the last reply longer; the added text is saved onto the same message."""
@@ -299,7 +328,8 @@ class ChatService:
                 last.id, done.text, info, stopped=info.stopped, extra=extra
             )
 
-        yield from self._generate(chat, path, "continue", persist, before)
+        speaker = self._member_id(chat, last.speaker)
+        yield from self._generate(chat, path, "continue", persist, before, speaker_id=speaker)
 
     def impersonate(self, chat_id: int) -> Iterator[Progress]:
         """Write the user's next message for them (not stored: it goes to the input box)."""
@@ -317,12 +347,14 @@ class ChatService:
         ``speaker`` names the character who replies; it must be the chat's character.
         """
         chat = self._stores.chats.get_chat(chat_id)
-        if speaker is not None:
+        speaker_id = self._member_id(chat, speaker) if speaker is not None else None
+        if speaker is not None and speaker_id is None:
             self._check_speaker(chat, speaker)
         path = self._stores.chats.active_path(chat_id)
         if extra_user_message and extra_user_message.strip():
             path = [*path, self._unsaved_user_message(chat, path, extra_user_message)]
-        return self._runner.build(self._runner.context(chat, path, "normal"))
+        context = self._runner.context(chat, path, "normal", speaker_id=speaker_id)
+        return self._runner.build(context)
 
     def find_chat(self, id_or_title: str) -> Chat:
         """A chat by id, or by title (case-insensitive; chats in the trash are left out)."""
@@ -397,9 +429,12 @@ class ChatService:
         kind: GenerationType,
         persist: Persist,
         before: Thought | None = None,
+        *,
+        speaker_id: int | None = None,
     ) -> Iterator[Progress]:
-        """Stream a reply and store it when it ends (``before``: a continued one's reasoning)."""
-        context = self._runner.context(chat, history, kind)
+        """Stream a reply and store it when it ends (``before``: a continued one's reasoning;
+        ``speaker_id``: the group member who replies)."""
+        context = self._runner.context(chat, history, kind, speaker_id=speaker_id)
         prompt = self._runner.build(context)
         for progress in self._runner.stream(context, prompt):
             if before is not None:
@@ -412,9 +447,11 @@ class ChatService:
             message = persist(progress) if written else None
             yield replace(progress, message=message)
 
-    def _new_reply(self, chat_id: int, parent_id: int | None) -> Persist:
+    def _new_reply(
+        self, chat_id: int, parent_id: int | None, speaker_id: int | None = None
+    ) -> Persist:
         def persist(done: Progress) -> Message:
-            card_name = self._speaker(chat_id)
+            card_name = self._speaker(chat_id, speaker_id)
             return self._stores.chats.add_message(
                 chat_id,
                 parent_id,
@@ -464,6 +501,11 @@ class ChatService:
             sibling_index=0,
         )
 
-    def _speaker(self, chat_id: int) -> str:
+    def _speaker(self, chat_id: int, speaker_id: int | None = None) -> str:
         chat = self._stores.chats.get_chat(chat_id)
-        return self._stores.characters.get(chat.character_ids[0]).name
+        return self._stores.characters.get(speaker_id or chat.character_ids[0]).name
+
+    def _member_id(self, chat: Chat, name: str) -> int | None:
+        """In a group chat, the id of the member called ``name`` (None: one-to-one)."""
+        group = self._stores.groups.of_chat(chat.id)
+        return member_named(self._stores.characters, group, name) if group else None

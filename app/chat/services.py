@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from app.chat.characters import CharacterService
 from app.chat.chatfiles import ChatFiles
 from app.chat.config import ConfigService
+from app.chat.groups import GroupService
 from app.chat.imports import Importer
 from app.chat.lorebooks import LorebookService
 from app.chat.models import ModelService
@@ -30,3 +31,5 @@ class Services:
     #: Files of every kind, as ``parlor import`` takes them (the Characters, Lorebooks
     #: and Presets pages import through their services, which hold this same importer).
     importer: Importer
+    #: Groups of characters and who replies in their chats.
+    groups: GroupService

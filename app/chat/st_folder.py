@@ -34,8 +34,6 @@ SKIPPED_FOLDERS: Mapping[str, str] = {
     "movingUI": "UI layouts",
     "extensions": "SillyTavern extensions",
     "backups": "SillyTavern's own backups",
-    "groups": "group definitions (group chats are not supported yet)",
-    "group chats": "group chats (not supported yet)",
     "OpenAI Settings": "chat-completion presets",
     "NovelAI Settings": "NovelAI presets",
     "files": "chat attachments",
@@ -61,10 +59,11 @@ def walk(folder: Path) -> Iterator[Path]:
 
 
 def import_order(path: Path) -> tuple[int, str]:
-    """Chats last (their characters first), ``settings.json`` just before them."""
+    """Chats last (their characters first), ``settings.json`` and groups just before them,
+    group chats after their groups."""
     if path.suffix.lower() == ".jsonl":
-        return 2, str(path)
-    return (1 if path.name == SETTINGS else 0), str(path)
+        return (3 if path.parent.name == "group chats" else 2), str(path)
+    return (1 if path.name == SETTINGS or path.parent.name == "groups" else 0), str(path)
 
 
 def skip_reason(path: Path) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from app.cards.model import CharacterCard
 from app.chat.convert import character_info, chat_history, lore_entries, model_info, persona_info
+from app.chat.group_context import group_prompt
 from app.chat.reasoning_files import ReasoningTemplates
 from app.chat.requests import NO_SAMPLING, RequestBuilder, Sampling
 from app.chat.thinking import ReplyPlan, ThinkingRun, Thought
@@ -41,6 +42,7 @@ from app.prompt.worldinfo import WIEntry
 from app.storage.repositories import (
     CharacterRepository,
     ChatRepository,
+    GroupRepository,
     LorebookRepository,
     PersonaRepository,
     PreferencesRepository,
@@ -69,6 +71,7 @@ class Stores:
     chats: ChatRepository
     #: The user's default format and preset (where none is set: the model's).
     preferences: PreferencesRepository
+    groups: GroupRepository
 
 
 @dataclass(frozen=True)
@@ -152,11 +155,16 @@ class TurnRunner:
         generation: GenerationType,
         *,
         user_name: str | None = None,
+        speaker_id: int | None = None,
     ) -> TurnContext:
-        """Resolve the chat's character, persona, format, preset and lore."""
+        """Resolve the chat's character, persona, format, preset and lore.
+
+        ``speaker_id``: the group member who replies (None: the chat's first character).
+        """
         backend = self._models.current()
         info = backend.info
-        character = self.stores.characters.get(chat.character_ids[0])
+        character = self.stores.characters.get(speaker_id or chat.character_ids[0])
+        group = self.stores.groups.of_chat(chat.id) if chat.id > 0 else None
         card = CharacterCard.from_document(character.card, avatar=character.avatar)
         persona = (
             self.stores.personas.get(chat.persona_id)
@@ -182,6 +190,7 @@ class TurnRunner:
             lore=self._lore(character.id, card.name),
             model=model_info(info),
             chat_id=str(chat.id),
+            group=group_prompt(self.stores.characters, group) if group else None,
         )
         return TurnContext(chat, card, preset, request, choice.warnings)
 
@@ -288,6 +297,7 @@ class TurnRunner:
         return self._requests.for_prompt(
             backend, prompt, context.request, context.preset, sampling,
             substitute=lambda text: self.substitute(text, context),
+            cache_key=member_slot(context),
         )  # fmt: skip
 
     def stream(self, context: TurnContext, prompt: BuiltPrompt) -> Iterator[Progress]:
@@ -391,6 +401,13 @@ def author_note(note: AuthorNoteSettings) -> AuthorNote:
         depth=note.depth,
         role=_NOTE_ROLES[note.role],
     )
+
+
+def member_slot(context: TurnContext) -> str | None:
+    """The KV slot of a group member's turns in its chat (None: a one-to-one chat)."""
+    if context.request.group is None:
+        return None
+    return f"chat {context.chat.id} member {context.card.name}"
 
 
 def reply_plan(context: TurnContext, prompt: BuiltPrompt) -> ReplyPlan:

@@ -25,8 +25,13 @@ _BOOL_FIELDS = ("is_user", "is_system", "is_name")
 _TIME_FIELDS = ("send_date", "gen_started", "gen_finished")
 
 
-def parse_chat(text: str, source: str = "<chat>") -> STChat:
-    """Parse the text of a chat file; ``source`` names it in errors."""
+def parse_chat(text: str, source: str = "<chat>", *, headerless: bool = False) -> STChat:
+    """Parse the text of a chat file; ``source`` names it in errors.
+
+    With ``headerless``, a file whose first line is a message (a SillyTavern 1.12 group
+    chat) is read as messages only; its header is then ``{}``, and stays left out when
+    the chat is written.
+    """
     if text.startswith("\ufeff"):
         text = text[1:]
     numbered = [
@@ -38,17 +43,24 @@ def parse_chat(text: str, source: str = "<chat>") -> STChat:
         raise ChatFileError(source, "empty chat file")
     first_number, first_line = numbered[0]
     header = _load_object(first_line, source, first_number)
-    _check_header(header, source, first_number)
+    if headerless and _is_message(header):
+        header = {}
+    else:
+        _check_header(header, source, first_number)
+        numbered = numbered[1:]
     messages = []
-    for number, line in numbered[1:]:
+    for number, line in numbered:
         raw = _load_object(line, source, number)
         _check_message(raw, f"{source}:{number}")
         messages.append(STMessage(raw))
     return STChat(header=header, messages=tuple(messages))
 
 
-def read_chat_file(path: Path) -> STChat:
-    """Read a ``.jsonl`` chat file; the chat's name is the file name without suffix."""
+def read_chat_file(path: Path, *, headerless: bool = False) -> STChat:
+    """Read a ``.jsonl`` chat file; the chat's name is the file name without suffix.
+
+    ``headerless``: the file may have no header line (see :func:`parse_chat`).
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -57,13 +69,13 @@ def read_chat_file(path: Path) -> STChat:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ChatFileError(str(path), f"not UTF-8 text at byte {exc.start}") from exc
-    chat = parse_chat(text, str(path))
+    chat = parse_chat(text, str(path), headerless=headerless)
     return STChat(header=chat.header, messages=chat.messages, name=path.stem)
 
 
 def dump_chat(chat: STChat) -> str:
     """Return the file text SillyTavern would write for ``chat``."""
-    lines = [js_stringify(chat.header)]
+    lines = [js_stringify(chat.header)] if chat.header else []
     lines.extend(js_stringify(message.raw) for message in chat.messages)
     return "\n".join(lines)
 
@@ -100,12 +112,14 @@ def _load_object(line: str, source: str, number: int) -> JSONDict:
     return value
 
 
+def _is_message(line: JSONDict) -> bool:
+    """Whether a line is a message, not a header."""
+    return "mes" in line and not ("chat_metadata" in line or "user_name" in line)
+
+
 def _check_header(header: JSONDict, source: str, number: int) -> None:
     where = f"{source}:{number}"
-    looks_like_message = "mes" in header and not (
-        "chat_metadata" in header or "user_name" in header
-    )
-    if looks_like_message or not any(key in header for key in _HEADER_KEYS):
+    if _is_message(header) or not any(key in header for key in _HEADER_KEYS):
         raise ChatFileError(where, "first line is not a chat header (no chat_metadata)")
     metadata = header.get("chat_metadata")
     if metadata is not None and not isinstance(metadata, dict):

@@ -28,9 +28,11 @@ def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     imp.add_argument("--character", help="Attach imported chats to this character.")
     imp.set_defaults(handler=run_import, needs_model=False, settings=DATA_SETTINGS)
 
-    exp = commands.add_parser("export", help="Export a character, its chats, or a preset.")
-    exp.add_argument("what", choices=["character", "chats", "preset"])
-    exp.add_argument("name", help="Character or preset name (or character id).")
+    exp = commands.add_parser(
+        "export", help="Export a character, its chats, a group and its chats, or a preset."
+    )
+    exp.add_argument("what", choices=["character", "chats", "group", "preset"])
+    exp.add_argument("name", help="Character, group or preset name (or character/group id).")
     exp.add_argument("--format", choices=["png", "json", "charx"], default="png")
     exp.add_argument(
         "-o",
@@ -156,6 +158,9 @@ def _export(context: AppContext, args: argparse.Namespace) -> list[Path]:
     if args.what == "chats":
         character = context.library.find(args.name)
         return context.chat_files.export_character(character.id, Path(args.output))
+    if args.what == "group":
+        groups = context.services.groups
+        return groups.export(groups.find(args.name).id, Path(args.output))
     if args.what == "character":
         character = context.library.find(args.name)
         card = context.services.characters.export(character.id, args.format)
@@ -189,8 +194,10 @@ def run_list(context: AppContext, args: argparse.Namespace) -> int:
             print(f"{c.id}\t{c.name}{tags}")
     elif args.what == "chats":
         names = {c.id: c.name for c in context.chat.characters()}
+        groups = context.services.groups.chat_groups()
         for chat in context.chat.recent_chats():
             who = ", ".join(names.get(i, "?") for i in chat.character_ids)
+            who = f"group {groups[chat.id]}: {who}" if chat.id in groups else who
             print(f"{chat.id}\t{chat.title}\t{who}\t{chat.updated_at:%Y-%m-%d %H:%M}")
     elif args.what == "presets":
         print("\n".join(context.presets.names()))

@@ -45,7 +45,8 @@ def add_prompt_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "message (repeatable; user and character take turns after the greeting).",
     )
     prm.add_argument(
-        "--speaker", help="With --chat: the character who replies (the chat's character)."
+        "--speaker",
+        help="With --chat: the character who replies (a group chat's member; default: the first).",
     )
     prm.add_argument("--format", help="With --character: prompt format (template) name.")
     prm.add_argument("--preset", help="With --character: sampler preset name.")

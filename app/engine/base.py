@@ -68,6 +68,9 @@ class GenerationRequest:
     #: Report this many most likely tokens (and the chosen one's probability) for every
     #: generated token; 0 (the default) computes nothing.
     n_probs: int = 0
+    #: The conversation this prompt continues, for backends that keep a KV cache per
+    #: conversation (a group member's turns in one chat); None: matched by content.
+    cache_key: str | None = None
 
 
 @dataclass(frozen=True)

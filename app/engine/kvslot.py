@@ -85,6 +85,8 @@ class LoadResult:
 class _SavedState:
     tokens: _Tokens
     data: ctypes.Array[ctypes.c_uint8]
+    #: The conversation it belongs to (a group member's turns), None: found by content.
+    key: str | None = None
 
     @property
     def nbytes(self) -> int:
@@ -110,8 +112,10 @@ class _StateStore:
     def put(self, state: _SavedState) -> None:
         """Keep ``state``, dropping the oldest states until all fit."""
         for key, old in list(self._entries.items()):
-            if len(old.tokens) <= len(state.tokens) and np.array_equal(
-                old.tokens, state.tokens[: len(old.tokens)]
+            same_key = state.key is not None and old.key == state.key
+            if same_key or (
+                len(old.tokens) <= len(state.tokens)
+                and np.array_equal(old.tokens, state.tokens[: len(old.tokens)])
             ):
                 del self._entries[key]  # superseded by a longer state of the same chat
         self._entries[self._next_key] = state
@@ -163,6 +167,8 @@ class KvSlot:
         #: this only the prefix and chunks after removed text are (a plain context shift).
         self.max_parked = self._n_spare if reuse_after_insertions else 0
         self._states = _StateStore(max_states, state_capacity_bytes)
+        #: The key of the conversation the cache holds (see :meth:`load`).
+        self._key: str | None = None
 
     # -- what the cache holds ---------------------------------------------------------
 
@@ -175,6 +181,11 @@ class KvSlot:
     def saved_states(self) -> int:
         """How many chats' states are saved."""
         return len(self._states)
+
+    @property
+    def saved_states_bytes(self) -> int:
+        """The RAM the saved states take (the other chats' and group members' slots)."""
+        return self._states.nbytes
 
     def plan(self, prompt: Sequence[int] | _Tokens) -> ReusePlan:
         """How ``prompt`` would reuse what the cache holds now."""
@@ -194,16 +205,23 @@ class KvSlot:
 
     # -- loading a prompt -----------------------------------------------------------
 
-    def load(self, prompt: Sequence[int]) -> LoadResult:
-        """Make the cache hold ``prompt``; ``complete`` is False if it was aborted."""
+    def load(self, prompt: Sequence[int], key: str | None = None) -> LoadResult:
+        """Make the cache hold ``prompt``; ``complete`` is False if it was aborted.
+
+        ``key`` names the conversation the prompt continues (a group member's turns in a
+        chat): when it changes, the cache is saved under the old key and the new key's
+        saved state, if any, is restored, so each member's turn evaluates only what is
+        new since that member's last turn.
+        """
         tokens = np.asarray(prompt, dtype=np.int64)
-        repeated = self._repeat(tokens)
+        repeated = self._repeat(tokens) if key == self._key else None
         if repeated is not None:
             return repeated
         self._logits = None
         self._drop_spares()
         plan = self.plan(tokens)
-        restored = self._maybe_swap_state(tokens, plan)
+        restored = self._maybe_swap_state(tokens, plan, key)
+        self._key = key
         if restored:
             plan = self.plan(tokens)
         if not self._edit(plan, tokens):
@@ -228,10 +246,37 @@ class KvSlot:
         llama.n_tokens = n
         return LoadResult(n, 0, True, logits=saved[1])
 
-    def _maybe_swap_state(self, tokens: _Tokens, live: ReusePlan) -> bool:
-        """Save the live state if this prompt discards much of it; restore a better one."""
+    def _maybe_swap_state(self, tokens: _Tokens, live: ReusePlan, key: str | None) -> bool:
+        """Save the live state if this prompt discards much of it (or belongs to another
+        key); restore a better one (the new key's own, else one that spares enough)."""
         if self._states.capacity_bytes <= 0 or self._states.max_entries <= 0:
             return False
+        switching = key != self._key
+        best = self._keyed_state(tokens, live, key) if switching and key else None
+        if best is None:
+            best = self._best_state(tokens, live)
+        chosen = self._states.pop(best) if best is not None else None
+        n_cached = self._llama.n_tokens
+        keyed_switch = switching and self._key is not None and n_cached > 0
+        if keyed_switch or n_cached - live.cache_end >= max(SAVE_MIN_TOKENS, n_cached // 4):
+            self.save_state()  # another chat, branch or member: this one may come back
+        return chosen is not None and self._restore(chosen)
+
+    def _keyed_state(self, tokens: _Tokens, live: ReusePlan, key: str) -> int | None:
+        """The saved state of ``key``, if it holds more of ``tokens`` than the cache."""
+        for index, state in self._states.items():
+            if state.key != key:
+                continue
+            plan = plan_reuse(
+                state.tokens, tokens, can_shift=self.can_shift,
+                min_chunk=self.min_chunk, max_parked=self.max_parked,
+            )  # fmt: skip
+            if plan.reused > live.reused and (self.can_shift or plan.reused == len(state.tokens)):
+                return index
+        return None
+
+    def _best_state(self, tokens: _Tokens, live: ReusePlan) -> int | None:
+        """The saved state that spares at least ``RESTORE_MIN_GAIN`` evaluated tokens."""
         best: int | None = None
         best_reused = live.reused + RESTORE_MIN_GAIN
         for key, state in self._states.items():
@@ -244,11 +289,7 @@ class KvSlot:
             )
             if plan.reused >= best_reused and (self.can_shift or plan.reused == len(state.tokens)):
                 best, best_reused = key, plan.reused
-        chosen = self._states.pop(best) if best is not None else None
-        n_cached = self._llama.n_tokens
-        if n_cached - live.cache_end >= max(SAVE_MIN_TOKENS, n_cached // 4):
-            self.save_state()  # another chat or branch: this one may come back
-        return chosen is not None and self._restore(chosen)
+        return best
 
     def save_state(self) -> bool:
         """Save sequence 0 (tokens and KV) into the recently-used store, if it fits."""
@@ -263,7 +304,7 @@ class KvSlot:
         written = int(llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0))
         if written == 0:
             return False
-        self._states.put(_SavedState(self.tokens, buffer))
+        self._states.put(_SavedState(self.tokens, buffer, self._key))
         return True
 
     def _restore(self, state: _SavedState) -> bool:

@@ -248,7 +248,7 @@ class LlamaCppBackend:
     def _generate(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
         seed = request.sampler.seed if request.sampler.seed >= 0 else random.getrandbits(31)
         started = time.perf_counter()
-        loaded: LoadResult = self._slot.load(request.prompt_tokens)
+        loaded: LoadResult = self._slot.load(request.prompt_tokens, request.cache_key)
         self.last_load = loaded
         if not loaded.complete:
             elapsed = time.perf_counter() - started

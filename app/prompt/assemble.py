@@ -178,8 +178,9 @@ class _TextAssembly:
             return f"{msg.mes}\n"
         who = Speaker(item_name, msg.is_user, msg.narrator, msg.force_avatar)
         return format_chat_message(
-            self.ins, who, msg.mes, user_name=self.p.name1, force=force, subst=self.sequence
-        )
+            self.ins, who, msg.mes, user_name=self.p.name1, force=force, subst=self.sequence,
+            group=self.req.group is not None,
+        )  # fmt: skip
 
     def history_lines(self) -> list[_Line]:
         """The formatted messages, newest first (ST's ``chat2``)."""
@@ -213,8 +214,9 @@ class _TextAssembly:
         if ins is not None and not self.continuing:
             name = p.name1 if self.impersonate else p.name2
             base += format_prompt_line(
-                ins, name, impersonate=self.impersonate, prompt_bias=p.prompt_bias, subst=p.sub
-            )
+                ins, name, impersonate=self.impersonate, prompt_bias=p.prompt_bias, subst=p.sub,
+                group=self.req.group is not None,
+            )  # fmt: skip
         if ins is None and self.impersonate and not self.continuing:
             base = (base if base.endswith("\n") else base + "\n") + p.name1 + ":"
         on_first = self.continuing and len(self.req.history) == 1
@@ -354,6 +356,7 @@ class _TextAssembly:
             continue_on_user=self.continuing and last_is_user,
             custom=req.settings.custom_stop_strings,
             subst=p.sub,
+            others=req.group.others(p.name2) if req.group else (),
         )
         in_context = sum(1 for s in segments if s.kind == "message" and s.message_index is not None)
         if self.cycle:

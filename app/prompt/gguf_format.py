@@ -204,6 +204,7 @@ def build_gguf(
         continue_on_user=False,
         custom=request.settings.custom_stop_strings,
         subst=prepared.sub,
+        others=request.group.others(prepared.name2) if request.group else (),
     )
     if request.model.eos_token:
         stop.insert(0, request.model.eos_token)

@@ -1,7 +1,7 @@
 """Instruct-mode formatting: ports of ST's ``instruct-mode.js`` functions.
 
-Each function mirrors its SillyTavern namesake (ST 1.18) for a 1:1 chat (no
-groups): ``formatInstructModeChat``, ``formatInstructModeStoryString``,
+Each function mirrors its SillyTavern namesake (ST 1.18; ``group`` marks a group chat):
+``formatInstructModeChat``, ``formatInstructModeStoryString``,
 ``formatInstructModeExamples``, ``formatInstructModePrompt``,
 ``getInstructStoppingSequences`` and ``getStoppingStrings``, plus the example
 parsers ``parseMesExamples`` and ``parseExampleIntoIndividual``.
@@ -73,13 +73,14 @@ def format_chat_message(
     user_name: str,
     force: ForceSequence,
     subst: Substitute,
+    group: bool = False,
 ) -> str:
     """``formatInstructModeChat``: one history message wrapped in its sequences."""
     include_names = not who.narrator and ins.names_behavior == "always"
     if (
         not who.narrator
         and ins.names_behavior == "force"
-        and who.force_avatar
+        and (who.force_avatar or group)
         and who.name != user_name
     ):
         include_names = True
@@ -156,6 +157,7 @@ def format_examples(
     user: str,
     char: str,
     subst: Substitute,
+    group: bool = False,
 ) -> list[str]:
     """``formatInstructModeExamples``: example blocks as instruct turns."""
     heading = f"{subst(ctx.example_separator)}\n" if ctx.example_separator else ""
@@ -179,7 +181,8 @@ def format_examples(
         if heading:
             formatted.append(heading)
         for is_user, content in turns:
-            named = ins.names_behavior == "always" or (ins.names_behavior == "force" and is_user)
+            forced = ins.names_behavior == "force" and (is_user or group)
+            named = ins.names_behavior == "always" or forced
             text = f"{user if is_user else char}: {content}" if named else content
             suffix = in_suffix if is_user else out_suffix
             prefix = in_prefix if is_user else out_prefix
@@ -196,9 +199,11 @@ def format_prompt_line(
     impersonate: bool,
     prompt_bias: str,
     subst: Substitute,
+    group: bool = False,
 ) -> str:
     """``formatInstructModePrompt``: the generation prefix (last prompt line)."""
-    include_names = bool(name) and ins.names_behavior == "always"
+    behavior = ins.names_behavior
+    include_names = bool(name) and (behavior == "always" or (group and behavior == "force"))
     if impersonate:
         sequence = ins.last_input_sequence or ins.input_sequence
     else:
@@ -278,8 +283,12 @@ def stopping_strings(
     continue_on_user: bool,
     custom: Sequence[str],
     subst: Substitute,
+    others: Sequence[str] = (),
 ) -> list[str]:
-    """``getStoppingStrings``: names, instruct sequences, custom strings, single line."""
+    """``getStoppingStrings``: names, instruct sequences, custom strings, single line.
+
+    ``others`` are a group's other members: their names stop the reply too.
+    """
     result: list[str] = []
     if ctx.names_as_stop_strings:
         char_string, user_string = f"\n{char}:", f"\n{user}:"
@@ -287,6 +296,7 @@ def stopping_strings(
         result.append(user_string)
         if continue_on_user:
             result.append(char_string)
+        result += [f"\n{name}:" for name in others]
     result += instruct_stop_strings(ins, ctx, user=user, char=char, subst=subst)
     result += [subst(s) for s in custom]
     if ctx.single_line:

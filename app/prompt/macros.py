@@ -168,6 +168,12 @@ class MacroEnv:
     pick_reroll_seed: str = ""
     instruct: Mapping[str, str] = field(default_factory=dict)
     outlets: Mapping[str, str] = field(default_factory=dict)
+    #: In a group chat: every member's name (``{{group}}``, ``{{charIfNotGroup}}``), the
+    #: unmuted ones' (``{{groupNotMuted}}``) and everyone's but the speaker's
+    #: (``{{notChar}}``); None: a one-to-one chat.
+    group: str | None = None
+    group_not_muted: str | None = None
+    not_char: str | None = None
 
     def card_values(self) -> list[tuple[str, str]]:
         """Card-field macros, in ST's substitution order (before the names)."""
@@ -266,9 +272,10 @@ class MacroEngine:
         pairs += [
             ("user", env.user),
             ("char", env.char),
-            ("group", env.char),
-            ("charIfNotGroup", env.char),
-            ("groupNotMuted", env.char),
+            ("group", env.char if env.group is None else env.group),
+            ("charIfNotGroup", env.char if env.group is None else env.group),
+            ("groupNotMuted", env.char if env.group_not_muted is None else env.group_not_muted),
+            ("notChar", env.user if env.not_char is None else env.not_char),
             ("model", env.model),
         ]
         pairs += list((extra or {}).items())

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from app.prompt.formats import InstructTemplate, PromptFormat, PromptPosition, Role
+from app.prompt.group import joined_cards, member_depth_prompts
 from app.prompt.handlebars import HandlebarsTemplate
 from app.prompt.instruct import format_examples, format_story_string, parse_mes_examples
 from app.prompt.macros import MacroEngine, MacroEnv
@@ -100,7 +101,7 @@ class Preparer:
         self.handlebars = handlebars
         self.name1 = request.persona.name
         self.name2 = request.character.name
-        self.env = MacroEnv(user=self.name1, char=self.name2)
+        self.env = self._group_env(MacroEnv(user=self.name1, char=self.name2), join=False)
         self.prompts: list[ExtensionPrompt] = []
 
     # -- macros -------------------------------------------------------------------
@@ -111,12 +112,7 @@ class Preparer:
 
     def base_replace(self, text: str) -> str:
         """``baseChatReplace``: names but not card fields, optional collapse, no ``\\r``."""
-        if not text:
-            return text
-        text = self.macros.substitute(text, self.env, card=False)
-        if self.req.settings.collapse_newlines:
-            text = _collapse(text)
-        return text.replace("\r", "")
+        return self.member_replace(text, self.name2)
 
     def build_env(self) -> None:
         """Resolve the card fields into the macro environment (``getCharacterCardFields``)."""
@@ -151,6 +147,41 @@ class Preparer:
             char_depth_prompt=clean(card.depth_prompt.text.strip()),
             creator_notes=clean(card.creator_notes.strip()),
         )
+        self.env = self._group_env(self.env, join=True)
+
+    def _group_env(self, env: MacroEnv, *, join: bool) -> MacroEnv:
+        """``env`` with the group macros and, in join mode, every member's card fields."""
+        group = self.req.group
+        if group is None:
+            return env
+        env = replace(
+            env,
+            group=", ".join(group.names()),
+            group_not_muted=", ".join(group.unmuted_names()),
+            not_char=group.not_char(self.name2, self.name1),
+        )
+        if group.mode == "swap" or not join:
+            return env
+        self.env = env  # the members' fields see the group macros too
+        wrap = self.ins.wrap if self.ins is not None else False
+        cards = joined_cards(group, self.name2, self.member_replace, wrap=wrap)
+        return replace(
+            env,
+            description=cards.description,
+            personality=cards.personality,
+            scenario=cards.scenario,
+            mes_examples=cards.examples,
+        )
+
+    def member_replace(self, text: str, name: str) -> str:
+        """``baseChatReplace`` with ``{{char}}`` as the group member called ``name``."""
+        if not text:
+            return text
+        member = replace(self.env, char=name)
+        text = self.macros.substitute(text, member, card=False)
+        if self.req.settings.collapse_newlines:
+            text = _collapse(text)
+        return text.replace("\r", "")
 
     def _instruct_macros(self) -> dict[str, str]:
         ins, ctx = self.ins, self.fmt.context
@@ -334,6 +365,7 @@ class Preparer:
                 user=self.name1,
                 char=self.name2,
                 subst=self.sub,
+                group=self.req.group is not None,
             )
         return examples, raw
 
@@ -352,14 +384,7 @@ class Preparer:
                 an_text = f"{an_text}\n{persona.description}"
         note = req.author_note
         self._add(_INJECTION_KEYS["an"], an_text, note.position, note.depth, note.role)
-        depth_prompt = req.character.depth_prompt
-        self._add(
-            _INJECTION_KEYS["depth"],
-            self.env.char_depth_prompt,
-            PromptPosition.IN_CHAT,
-            depth_prompt.depth,
-            depth_prompt.role,
-        )
+        self._depth_prompts()
         if persona.description and persona.position == PersonaPosition.AT_DEPTH:
             self._add(
                 _INJECTION_KEYS["persona"],
@@ -368,6 +393,24 @@ class Preparer:
                 persona.depth,
                 persona.role,
             )
+
+    def _depth_prompts(self) -> None:
+        """The speaker's note; in a join-mode group, every included member's."""
+        group = self.req.group
+        notes = member_depth_prompts(group, self.name2, self.member_replace) if group else []
+        if notes:
+            for index, note in enumerate(notes):
+                key = f"{_INJECTION_KEYS['depth']}_{index}"
+                self._add(key, note.text, PromptPosition.IN_CHAT, note.depth, note.role)
+            return
+        depth_prompt = self.req.character.depth_prompt
+        self._add(
+            _INJECTION_KEYS["depth"],
+            self.env.char_depth_prompt,
+            PromptPosition.IN_CHAT,
+            depth_prompt.depth,
+            depth_prompt.role,
+        )
 
     def _add(self, key: str, value: str, position: PromptPosition, depth: int, role: Role) -> None:
         if value:

@@ -6,11 +6,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from app.prompt.formats import PromptFormat, PromptPosition, Role, SystemPrompt
 from app.prompt.reasoning import ReasoningPrompt
 from app.prompt.worldinfo import WIEntry, WISettings
+
+if TYPE_CHECKING:
+    from app.prompt.group import GroupPrompt
 
 #: ``count_tokens(text) -> int``: the loaded model's tokenizer (no BOS added).
 TokenCounter = Callable[[str], int]
@@ -162,6 +165,8 @@ class PromptRequest:
     max_examples: int | None = None
     #: Past reasoning added back, the thinking switch and the reasoning template.
     reasoning: ReasoningPrompt = field(default_factory=ReasoningPrompt)
+    #: The group of a group chat (``character`` is then the speaker); None: one-to-one.
+    group: GroupPrompt | None = None
 
 
 @dataclass(frozen=True)

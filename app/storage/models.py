@@ -214,6 +214,49 @@ class MessageRow(Base):
     st: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
+class GroupRow(Base):
+    """``groups``: a group chat's name and settings (reply strategy, prompt mode …)."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String, nullable=False)
+    #: :class:`app.storage.group_types.GroupSettings` as JSON, SillyTavern's extra keys too.
+    settings: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    modified_at: Mapped[datetime] = mapped_column(nullable=False)
+
+
+class GroupMemberRow(Base):
+    """``group_members``: a group's characters in order, each muted or not."""
+
+    __tablename__ = "group_members"
+    __table_args__ = (Index("ix_group_members_character", "character_id"),)
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    character_id: Mapped[int] = mapped_column(
+        ForeignKey("characters.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    muted: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class GroupChatRow(Base):
+    """``group_chats``: which group a chat belongs to (one-to-one chats have no row)."""
+
+    __tablename__ = "group_chats"
+    __table_args__ = (Index("ix_group_chats_group", "group_id"),)
+
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), nullable=False
+    )
+
+
 class PreferenceRow(Base):
     """``preferences``: one user preference (default format, default preset) per key."""
 

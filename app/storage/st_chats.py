@@ -15,7 +15,7 @@ the header to ``chats.metadata["st_header"]``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from app.storage.models import (
     CharacterRow,
     ChatCharacterRow,
     ChatRow,
+    GroupChatRow,
     MessageRow,
     PersonaRow,
     table_of,
@@ -67,8 +68,14 @@ def import_st_chat(
     *,
     title: str | None = None,
     persona_id: int | None = None,
+    members: Sequence[int] = (),
+    group_id: int | None = None,
 ) -> Chat:
-    """Store a parsed SillyTavern chat as a new chat, all in one transaction."""
+    """Store a parsed SillyTavern chat as a new chat, all in one transaction.
+
+    A group chat names its ``members`` (in order, ``character_id`` among them) and its
+    ``group_id``.
+    """
     with db.transaction() as s:
         character = s.get(CharacterRow, character_id)
         if character is None:
@@ -78,7 +85,9 @@ def import_st_chat(
         # Rows point at later rows (active_child_id): check foreign keys at commit.
         s.execute(text("PRAGMA defer_foreign_keys = ON"))
         name = title or parsed.name or f"{character.name} (imported)"
-        chat = _insert_chat(s, parsed, character_id, name, persona_id)
+        chat = _insert_chat(s, parsed, members or [character_id], name, persona_id)
+        if group_id is not None:
+            s.add(GroupChatRow(chat_id=chat.id, group_id=group_id))
         plan = _Plan(next_id=next_message_id(s))
         fallback = parsed.create_date or chat.created_at
         parent: JSONDict | None = None
@@ -114,7 +123,7 @@ def export_st_chat(db: Database, chat_id: int) -> STChat:
 
 
 def _insert_chat(
-    s: Session, parsed: STChat, character_id: int, title: str, persona_id: int | None
+    s: Session, parsed: STChat, character_ids: Sequence[int], title: str, persona_id: int | None
 ) -> ChatRow:
     header = parsed.header
     metadata: JSONDict = {
@@ -136,7 +145,8 @@ def _insert_chat(
     )
     s.add(row)
     s.flush()
-    s.add(ChatCharacterRow(chat_id=row.id, character_id=character_id, position=0))
+    for position, character_id in enumerate(character_ids):
+        s.add(ChatCharacterRow(chat_id=row.id, character_id=character_id, position=position))
     s.flush()
     return row
 

@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from app.chat.chatfiles import ChatFiles
+from app.chat.groups import GroupService
 from app.chat.service import ChatService
 from app.ui.assets import LOCATION_JS
 from app.ui.boundary import Boundary
@@ -20,6 +21,7 @@ from app.ui.chat_nav import ChatNavigation
 from app.ui.chat_parts import ChatParts
 from app.ui.chat_screen import ChatScreen
 from app.ui.chat_stream import ChatStreaming
+from app.ui.group_panel import GroupControls, GroupParts
 from app.ui.render import ChatHtml
 from app.ui.state import Selection, Thumbnails
 from app.ui.uploads import UploadGuard
@@ -37,7 +39,9 @@ class ChatPage:
         chat_html: ChatHtml,
         thumbnails: Thumbnails,
         uploads: UploadGuard,
+        groups: GroupService,
     ) -> None:
+        self._groups = groups
         self._service = service
         self._chat_files = chat_files
         self._html = chat_html
@@ -50,6 +54,8 @@ class ChatPage:
         self.screen = ChatScreen(self._service, self.parts, self._html, self._thumbnails)
         self.nav = ChatNavigation(self._service, self._chat_files, self.screen, self._uploads)
         self.stream = ChatStreaming(self._service, self.screen)
+        self.group_parts = GroupParts.render()
+        self.groups = GroupControls(self._groups, self.stream, self.group_parts)
         status = self.parts.conversation.status
         self.boundary = Boundary(status)
         self.generation_boundary = Boundary(status, after_failure=self.stream.idle)
@@ -91,6 +97,7 @@ class ChatPage:
         self._setup_chat_files(quick)
         self._setup_generation(generate)
         self._setup_messages(quick, generate)
+        self._setup_groups(quick, generate)
 
     def _setup_navigation(self, quick: Options) -> None:
         """Events that change which chat is shown, or its settings (no generation)."""
@@ -148,7 +155,7 @@ class ChatPage:
         # than being dropped (Gradio's default drops a trigger while its event is pending).
         for trigger in (conv.input_box.submit, conv.send.click):
             trigger(self.boundary.guard(stream.accept), **accept).then(
-                guard(stream.send), [pending, sel], trigger_mode="multiple", **generate
+                guard(self.groups.send), [pending, sel], trigger_mode="multiple", **generate
             ).then(**meter, trigger_mode="always_last")
         conv.regenerate.click(guard(stream.regenerate), [sel], **generate).then(**meter)
         conv.continue_reply.click(guard(stream.continue_reply), [sel], **generate).then(**meter)
@@ -171,6 +178,27 @@ class ChatPage:
         for button in (ed.cancel_edit, ed.cancel_delete):
             button.click(self.boundary.guard(stream.cancel), None, **quick)
         self._setup_reasoning(quick, generate)
+
+    def _setup_groups(self, quick: Options, generate: Options) -> None:
+        """The group accordion: create, edit, open; speak now; auto mode."""
+        g, controls, guard = self.group_parts, self.groups, self.boundary.guard
+        sel, meter, panel = self.selection, self.meter_event(), g.outputs()
+        both: Options = {**quick, "outputs": [*quick["outputs"], *panel]}
+        sel.change(guard(controls.panel), [sel], panel, show_progress="hidden")
+        g.group.input(guard(controls.panel), [sel, g.group], panel, show_progress="hidden")
+        fields = [g.strategy, g.mode, g.allow_self, g.join_prefix, sel]
+        g.create.click(guard(controls.create), [g.name, g.members, *fields], **both).then(**meter)
+        g.save.click(
+            guard(controls.save), [g.group, g.name, g.members, g.muted, *fields], **both
+        ).then(**meter)
+        g.new_chat.click(guard(controls.new_chat), [g.group, sel], **both).then(**meter)
+        speak = self.generation_boundary.guard(controls.speak)
+        g.speak.click(speak, [g.speaker, sel], **generate).then(**meter)
+        status = self.parts.conversation.status
+        g.auto.input(guard(controls.auto), [g.auto, sel], [g.timer, g.auto, status])
+        ticking: Options = {**generate, "outputs": [*generate["outputs"], g.timer, g.auto]}
+        tick = self.generation_boundary.guard(controls.tick)
+        g.timer.tick(tick, [sel], trigger_mode="once", **ticking)
 
     def _setup_reasoning(self, quick: Options, generate: Options) -> None:
         """The reasoning panel: save, delete or cancel an edit of a reasoning block."""

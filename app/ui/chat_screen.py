@@ -158,9 +158,14 @@ class ChatScreen:
         """Who is who in the chat, with avatar thumbnails."""
         character = view.character or Participant("character", None, view.character_name)
         user = view.user or Participant("persona", None, "User")
+        members: tuple[tuple[str, str], ...] = ()
+        if len(view.chat.character_ids) > 1:
+            everyone = self.service.members(view.chat.id)
+            members = tuple((who.name, self._thumbnail(who)) for who in everyone)
         return ChatNames(
-            character.name, user.name, self._thumbnail(character), self._thumbnail(user)
-        )
+            character.name, user.name, self._thumbnail(character), self._thumbnail(user),
+            members,
+        )  # fmt: skip
 
     def _thumbnail(self, who: Participant) -> str:
         if who.id is None or who.avatar_stamp is None:

@@ -167,6 +167,15 @@ class ChatNames:
     user: str
     char_avatar: str = ""
     user_avatar: str = ""
+    #: A group chat's members: (name, avatar URL or "") each, in order.
+    members: tuple[tuple[str, str], ...] = ()
+
+    def avatar_class(self, speaker: str) -> str:
+        """The extra avatar class of a group member's message (" av-m0" …), else ""."""
+        for index, (name, _url) in enumerate(self.members):
+            if name == speaker:
+                return f" av-m{index}"
+        return ""
 
 
 def details_line(info: GenInfo) -> str:
@@ -305,10 +314,12 @@ class ChatHtml:
         role = "user" if message.role == Role.USER else "assistant"
         stopped = " msg-stopped" if message.gen_info.stopped else ""
         thought = self.thought(item.thought, names, live=False) if reasoning else ""
+        speaker = _speaker(message, names)
+        member = names.avatar_class(speaker) if role == "assistant" else ""
         return (
             f'<div class="msg msg-{role}{stopped}" data-message-id="{message.id}">'
-            f'<i class="msg-avatar av-{role}"></i><div class="msg-main"><div class="msg-head">'
-            f'<b class="msg-name">{html.escape(_speaker(message, names))}</b>{_TOOLS}</div>'
+            f'<i class="msg-avatar av-{role}{member}"></i><div class="msg-main">'
+            f'<div class="msg-head"><b class="msg-name">{html.escape(speaker)}</b>{_TOOLS}</div>'
             f'{thought}<div class="msg-body">{body}</div>'
             f'<div class="msg-foot">{_swipes(item)}{_details(message)}</div></div></div>'
         )
@@ -420,6 +431,9 @@ def _avatar_style(names: ChatNames) -> str:
     for role, url in (("assistant", names.char_avatar), ("user", names.user_avatar)):
         if url.startswith("data:image/png;base64,"):
             rules.append(f'.chat .msg-avatar.av-{role}{{background-image:url("{url}")}}')
+    for index, (_name, url) in enumerate(names.members):
+        if url.startswith("data:image/png;base64,"):
+            rules.append(f'.chat .msg-avatar.av-m{index}{{background-image:url("{url}")}}')
     return f"<style>{''.join(rules)}</style>" if rules else ""
 
 

@@ -206,3 +206,17 @@ def test_selection_round_trips_through_the_url_and_storage() -> None:
     assert Selection.from_json(sel.to_json()) == sel
     assert Selection.from_query({"chat": "x1", "character": "-2"}).empty
     assert Selection.from_json("garbage").empty
+
+
+def test_each_group_member_speaks_under_its_own_name_and_avatar() -> None:
+    html_ = ChatHtml(MarkdownRenderer())
+    png = "data:image/png;base64,"
+    names = ChatNames("Ann", "Wren", members=(("Ann", png + "QQ=="), ("Bob", png + "Qg==")))
+    ann, bob = (
+        html_.message(ShownMessage(replace(message(i, "Hi."), speaker=who), 0, 1), names)
+        for i, who in ((1, "Ann"), (2, "Bob"))
+    )
+    assert '<i class="msg-avatar av-assistant av-m0">' in ann and ">Ann</b>" in ann
+    assert '<i class="msg-avatar av-assistant av-m1">' in bob and ">Bob</b>" in bob
+    style = html_.patch(view(), names, None)[0]["html"]
+    assert '.av-m1{background-image:url("data:image/png;base64,Qg==")}' in style

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import InputError, NotFound
@@ -18,6 +18,7 @@ from app.storage.models import (
     CharacterRow,
     ChatCharacterRow,
     ChatRow,
+    GroupChatRow,
     MessageRow,
     PersonaRow,
     table_of,
@@ -129,6 +130,20 @@ class ChatRepository:
                 ChatCharacterRow.character_id == character_id
             )
         return self._chats(query.order_by(ChatRow.updated_at.desc(), ChatRow.id.desc()), session)
+
+    def set_characters(
+        self, chat_id: int, character_ids: Sequence[int], *, session: Session | None = None
+    ) -> Chat:
+        """Replace a chat's characters (a group chat's members, in order)."""
+        with self._db.write(session) as s:
+            _check_references(s, character_ids, None)
+            s.execute(delete(ChatCharacterRow).where(ChatCharacterRow.chat_id == chat_id))
+            for position, character_id in enumerate(character_ids):
+                s.add(
+                    ChatCharacterRow(chat_id=chat_id, character_id=character_id, position=position)
+                )
+            s.flush()
+            return self._chat(s, chat_id)
 
     def list_trash(self, *, session: Session | None = None) -> list[Chat]:
         """Chats in the trash, most recently trashed first."""
@@ -483,5 +498,8 @@ class ChatRepository:
         s.flush()
         for position, character_id in enumerate(source.character_ids):
             s.add(ChatCharacterRow(chat_id=row.id, character_id=character_id, position=position))
+        link = s.get(GroupChatRow, source.id)
+        if link is not None:  # a branch or copy of a group chat is a chat of the group
+            s.add(GroupChatRow(chat_id=row.id, group_id=link.group_id))
         s.flush()
         return to_chat(row, source.character_ids)
