@@ -21,6 +21,9 @@ from app.chat.format_files import load_user_templates
 from app.chat.imports import Importer
 from app.chat.library import CharacterLibrary
 from app.chat.lorebooks import LorebookService
+from app.chat.memory.index import MemoryIndex
+from app.chat.memory.recall import MemoryRecall
+from app.chat.memory.service import MemoryService
 from app.chat.models import ModelService, load_options
 from app.chat.personas import PersonaService
 from app.chat.presets import PresetService
@@ -29,6 +32,7 @@ from app.chat.requests import RequestBuilder
 from app.chat.service import ChatService
 from app.chat.services import Services
 from app.chat.turns import Stores, TurnRunner
+from app.engine.embedder import MODEL_NAME, LazyEmbedder
 from app.engine.manager import ModelManager
 from app.engine.registry import BackendRegistry
 from app.presets.library import PresetLibrary
@@ -45,6 +49,7 @@ from app.storage.repositories import (
     PersonaRepository,
     PreferencesRepository,
 )
+from app.storage.repositories.memory import MemoryRepository
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +113,16 @@ def build_context(
     presets = PresetLibrary([settings.data_dir / "presets", bundled_dir("presets")])
     requests = RequestBuilder(sandbox, presets)
     reasoning = ReasoningTemplates.load(settings.data_dir / "reasoning")
+    recall = build_memory(settings, db, sandbox)
     runner = TurnRunner(
-        stores, models, PromptBuilder(sandbox), formats, presets, requests, reasoning
-    )
+        stores, models, PromptBuilder(sandbox), formats, presets, requests, reasoning,
+        recall if settings.memory else None,
+    )  # fmt: skip
     library = CharacterLibrary(db, stores)
     library.import_starter_cast(bundled_dir("characters"), settings.data_dir)
     api_requests = ApiRequests(requests, ApiCharacterPrompts(library, runner))
     chat, chat_files = ChatService(runner, db), ChatFiles(db, stores.chats, library)
-    parts = _Parts(settings, db, stores, library, models, formats, presets, reasoning)
+    parts = _Parts(settings, db, stores, library, models, formats, presets, reasoning, recall)
     api_reasoning = ApiReasoning(reasoning, stores.preferences)
     openai_serving = build_openai_serving(settings, models, api_requests, api_reasoning)
     context = AppContext(
@@ -150,6 +157,14 @@ class _Parts:
     formats: FormatRegistry
     presets: PresetLibrary
     reasoning: ReasoningTemplates
+    recall: MemoryRecall
+
+
+def build_memory(settings: Settings, db: Database, sandbox: TemplateSandbox) -> MemoryRecall:
+    """Long-term memory: the bundled embedder (loaded on first use) and the chats' index."""
+    embedder = LazyEmbedder(settings.data_dir / "embedders" / MODEL_NAME)
+    repository = MemoryRepository(db)
+    return MemoryRecall(MemoryIndex(repository, embedder), repository, sandbox)
 
 
 def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> Services:
@@ -175,6 +190,7 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         models=model_service,
         config=ConfigService(settings, model_service),
         importer=importer,
+        memory=MemoryService(parts.recall, MemoryRepository(db), stores.chats),
     )
 
 

@@ -9,6 +9,7 @@ from app.chat.chatfiles import ChatFiles
 from app.chat.config import ConfigService
 from app.chat.imports import Importer
 from app.chat.lorebooks import LorebookService
+from app.chat.memory.service import MemoryService
 from app.chat.models import ModelService
 from app.chat.personas import PersonaService
 from app.chat.presets import PresetService
@@ -30,3 +31,5 @@ class Services:
     #: Files of every kind, as ``parlor import`` takes them (the Characters, Lorebooks
     #: and Presets pages import through their services, which hold this same importer).
     importer: Importer
+    #: Long-term memory: each chat's switch, settings, index and last recall.
+    memory: MemoryService

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from app.cards.model import CharacterCard
 from app.chat.convert import character_info, chat_history, lore_entries, model_info, persona_info
+from app.chat.memory.recall import MemoryRecall
 from app.chat.reasoning_files import ReasoningTemplates
 from app.chat.requests import NO_SAMPLING, RequestBuilder, Sampling
 from app.chat.thinking import ReplyPlan, ThinkingRun, Thought
@@ -101,6 +102,8 @@ class TurnContext:
     request: PromptRequest
     #: Settings of the chat that no longer resolve and were replaced by defaults.
     warnings: tuple[str, ...] = ()
+    #: The stored messages of ``request.history`` (long-term memory searches them).
+    messages: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,11 @@ class TurnRunner:
         presets: PresetLibrary,
         requests: RequestBuilder,
         reasoning: ReasoningTemplates,
+        memory: MemoryRecall | None = None,
     ) -> None:
         self.stores = stores
+        #: Long-term memory (None: no recall at all).
+        self.memory = memory
         #: Every reasoning template, the built-in ones and the user's.
         self.reasoning = reasoning
         self._models = models
@@ -183,7 +189,7 @@ class TurnRunner:
             model=model_info(info),
             chat_id=str(chat.id),
         )
-        return TurnContext(chat, card, preset, request, choice.warnings)
+        return TurnContext(chat, card, preset, request, choice.warnings, tuple(history))
 
     def reasoning_template(self, settings: ReasoningSettings, info: ModelInfo) -> str:
         """The reasoning template's name: the chat's, else the model's, else the one its
@@ -260,7 +266,18 @@ class TurnRunner:
         return preset, fmt, tuple(warnings)
 
     def build(self, context: TurnContext) -> BuiltPrompt:
-        """The exact prompt text for ``context``.
+        """The exact prompt text for ``context``, with the memories long-term memory
+        recalls from messages that no longer fit (see :mod:`app.chat.memory.recall`)."""
+        prompt = self._build(context)
+        if self.memory is None:
+            return prompt
+        memory = self.memory.recall(context.chat.id, context.messages, prompt)
+        if memory is None:
+            return prompt
+        return self._build(replace(context, request=replace(context.request, memory=memory)))
+
+    def _build(self, context: TurnContext) -> BuiltPrompt:
+        """The prompt for ``context`` as it stands.
 
         Where the model's cache cannot shift, a stored chat's history is trimmed in
         chunks (:class:`ChunkedTrim`) rather than a message or two every turn.

@@ -19,6 +19,7 @@ from app.prompt.formats import InstructTemplate, PromptFormat, PromptPosition, R
 from app.prompt.handlebars import HandlebarsTemplate
 from app.prompt.instruct import format_examples, format_story_string, parse_mes_examples
 from app.prompt.macros import MacroEngine, MacroEnv
+from app.prompt.memory import RECALL_KEY
 from app.prompt.reasoning import add_reasoning
 from app.prompt.sandbox import TemplateSandbox
 from app.prompt.types import ChatMessage, PersonaPosition, PromptRequest, TokenCounter
@@ -360,6 +361,8 @@ class Preparer:
             depth_prompt.depth,
             depth_prompt.role,
         )
+        memory = req.memory
+        self._add(RECALL_KEY, memory.recalled, memory.position, memory.depth, memory.role)
         if persona.description and persona.position == PersonaPosition.AT_DEPTH:
             self._add(
                 _INJECTION_KEYS["persona"],

@@ -9,6 +9,7 @@ from enum import IntEnum
 from typing import Literal
 
 from app.prompt.formats import PromptFormat, PromptPosition, Role, SystemPrompt
+from app.prompt.memory import MemoryPrompt
 from app.prompt.reasoning import ReasoningPrompt
 from app.prompt.worldinfo import WIEntry, WISettings
 
@@ -162,6 +163,8 @@ class PromptRequest:
     max_examples: int | None = None
     #: Past reasoning added back, the thinking switch and the reasoning template.
     reasoning: ReasoningPrompt = field(default_factory=ReasoningPrompt)
+    #: Memories recalled from messages that left the context (long-term memory).
+    memory: MemoryPrompt = field(default_factory=MemoryPrompt)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from app.storage.models import Base
 from app.storage.repositories import ChatRepository
 from app.storage.types import AuthorNoteSettings, ChatSettings, Role
 
-HEAD = "0004"
+HEAD = "0005"
 VERSIONS = Path(__file__).resolve().parents[2] / "app" / "storage" / "migrations" / "versions"
 
 
