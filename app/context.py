@@ -175,7 +175,7 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         parts.presets,
         parts.formats,
         settings.data_dir / "templates",
-        chat_importer=chat_files.import_file,
+        chat_importer=chat_files.import_chat,
         preferences=stores.preferences,
         reasoning=parts.reasoning,
     )

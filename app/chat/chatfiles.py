@@ -11,6 +11,7 @@ from app.errors import ChatFileError, NotFound
 from app.storage.db import Database
 from app.storage.repositories import ChatRepository
 from app.storage.st_chats import export_st_chat, import_st_chat
+from app.storage.types import Chat
 
 
 class ChatFiles:
@@ -22,6 +23,11 @@ class ChatFiles:
         self._library = library
 
     def import_file(self, path: Path, character: str | None = None) -> str:
+        """Store the chat in ``path`` under ``character`` (default: the header's name);
+        returns its title."""
+        return self.import_chat(path, character).title
+
+    def import_chat(self, path: Path, character: str | None = None) -> Chat:
         """Store the chat in ``path`` under ``character`` (default: the header's name)."""
         parsed = read_chat_file(path)
         name = character or parsed.character_name
@@ -33,8 +39,7 @@ class ChatFiles:
             raise ChatFileError(
                 f"{path}:1", f"no character named {name!r} to attach it to"
             ) from None
-        chat = import_st_chat(self._db, parsed, owner.id, title=path.stem)
-        return chat.title
+        return import_st_chat(self._db, parsed, owner.id, title=path.stem)
 
     def export_character(self, character_id: int, folder: Path) -> list[Path]:
         """Every chat of the character as one JSONL file each in ``folder``."""

@@ -58,6 +58,11 @@ class MemoryService:
             model=self._recall.index.embedder.name,
         )
 
+    def settings(self, chat_id: int) -> MemorySettings:
+        """The chat's memory settings."""
+        self._chats.get_chat(chat_id)
+        return self._repository.settings(chat_id)
+
     def save_settings(self, chat_id: int, settings: MemorySettings) -> MemorySettings:
         """Store the chat's memory settings (the switch among them)."""
         self._chats.get_chat(chat_id)
