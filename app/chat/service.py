@@ -400,7 +400,7 @@ class ChatService:
     ) -> Iterator[Progress]:
         """Stream a reply and store it when it ends (``before``: a continued one's reasoning)."""
         context = self._runner.context(chat, history, kind)
-        prompt = self._runner.build(context)
+        prompt = self._runner.build(context, record=True)
         for progress in self._runner.stream(context, prompt):
             if before is not None:
                 progress = replace(progress, thought=continued(before, progress.thought))

@@ -265,13 +265,16 @@ class TurnRunner:
             fmt = None
         return preset, fmt, tuple(warnings)
 
-    def build(self, context: TurnContext) -> BuiltPrompt:
+    def build(self, context: TurnContext, *, record: bool = False) -> BuiltPrompt:
         """The exact prompt text for ``context``, with the memories long-term memory
-        recalls from messages that no longer fit (see :mod:`app.chat.memory.recall`)."""
+        recalls from messages that no longer fit (see :mod:`app.chat.memory.recall`).
+
+        ``record``: the prompt is generated from, so its recall is the chat's last one.
+        """
         prompt = self._build(context)
         if self.memory is None:
             return prompt
-        memory = self.memory.recall(context.chat.id, context.messages, prompt)
+        memory = self.memory.recall(context.chat.id, context.messages, prompt, record=record)
         if memory is None:
             return prompt
         return self._build(replace(context, request=replace(context.request, memory=memory)))

@@ -68,7 +68,14 @@ def build_pages(sources: UiSources, uploads: UploadGuard) -> Pages:
     services = sources.services
     renderer = MarkdownRenderer(remote_images=sources.settings.allow_remote_images)
     return Pages(
-        chat=ChatPage(services.chat, services.chat_files, ChatHtml(renderer), avatars, uploads),
+        chat=ChatPage(
+            services.chat,
+            services.chat_files,
+            ChatHtml(renderer),
+            avatars,
+            uploads,
+            services.memory,
+        ),
         library=LibraryPage(services.characters, avatars, uploads),
         personas=PersonasPage(services.personas, uploads),
         lorebooks=LorebooksPage(services.lorebooks, uploads),

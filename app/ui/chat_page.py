@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from app.chat.chatfiles import ChatFiles
+from app.chat.memory.service import MemoryService
 from app.chat.service import ChatService
 from app.ui.assets import LOCATION_JS
 from app.ui.boundary import Boundary
@@ -20,6 +21,7 @@ from app.ui.chat_nav import ChatNavigation
 from app.ui.chat_parts import ChatParts
 from app.ui.chat_screen import ChatScreen
 from app.ui.chat_stream import ChatStreaming
+from app.ui.memory_panel import MemoryControls
 from app.ui.render import ChatHtml
 from app.ui.state import Selection, Thumbnails
 from app.ui.uploads import UploadGuard
@@ -37,8 +39,10 @@ class ChatPage:
         chat_html: ChatHtml,
         thumbnails: Thumbnails,
         uploads: UploadGuard,
+        memory: MemoryService,
     ) -> None:
         self._service = service
+        self._memory = memory
         self._chat_files = chat_files
         self._html = chat_html
         self._thumbnails = thumbnails
@@ -53,6 +57,7 @@ class ChatPage:
         status = self.parts.conversation.status
         self.boundary = Boundary(status)
         self.generation_boundary = Boundary(status, after_failure=self.stream.idle)
+        self.memory = MemoryControls(self._memory, self.parts.memory, status)
         self._setup_events()
 
     @property
@@ -91,6 +96,7 @@ class ChatPage:
         self._setup_chat_files(quick)
         self._setup_generation(generate)
         self._setup_messages(quick, generate)
+        self._setup_memory()
 
     def _setup_navigation(self, quick: Options) -> None:
         """Events that change which chat is shown, or its settings (no generation)."""
@@ -179,6 +185,17 @@ class ChatPage:
         panel.save.click(guard(editing.save), [panel.box, target, self.selection], **generate)
         panel.delete.click(guard(editing.delete), [target, self.selection], **generate)
         panel.cancel.click(self.boundary.guard(editing.cancel), None, **quick)
+
+    def _setup_memory(self) -> None:
+        """The Memory panel: shown for the open chat, refreshed after each change of it."""
+        panel, controls, guard = self.parts.memory, self.memory, self.boundary.guard
+        sel, status = self.selection, self.parts.conversation.status
+        show: Options = {"outputs": panel.outputs(), "show_progress": "hidden"}
+        panel.accordion.expand(guard(controls.show), [sel], **show)
+        self.parts.conversation.chat_html.change(guard(controls.show), [sel], **show)
+        outputs = [*panel.outputs(), status]
+        panel.save.click(guard(controls.save), [*panel.settings_inputs(), sel], outputs)
+        panel.rebuild.click(guard(controls.rebuild), [sel], outputs, show_progress="full")
 
     def wire_load(self, blocks: gr.Blocks) -> None:
         """Paint the page when a browser opens it."""

@@ -74,8 +74,6 @@ def test_edited_away_text_and_other_swipes_are_never_recalled(context: AppContex
     assert "oak tree" not in prompt_for("Where is the treasure buried?")
     assert "swordfish" not in prompt_for("What is the secret password of the guild?")
     assert memory.pending(chat_id) == 0
-    recalled = {h.message_id for h in memory.overview(chat_id).recalled}
-    assert swipe.id not in recalled
 
 
 def test_a_reply_in_a_long_chat_recalls_and_is_indexed(context: AppContext) -> None:
@@ -88,7 +86,9 @@ def test_a_reply_in_a_long_chat_recalls_and_is_indexed(context: AppContext) -> N
     assert "Thunderbolt" in fake.requests[-1].prompt_text
     assert reply.message is not None
     overview = context.services.memory.overview(chat_id)
-    assert overview.messages >= 40 and overview.recalled
+    assert overview.messages >= 40
+    assert any("Thunderbolt" in hit.text for hit in overview.recalled)
+    assert overview.block in fake.requests[-1].prompt_text
 
 
 def test_memory_never_loads_torch_until_something_left_the_context() -> None:

@@ -92,8 +92,6 @@ def test_planted_facts_are_recalled_into_a_2048_token_context(
         assert prompt.n_tokens < 2048
         assert "Past events" in prompt.text  # the memories block is in the prompt
         found.append(answer in prompt.text)
-        recalled = memory.overview(chat_id).recalled
-        assert recalled and all(h.text in prompt.text for h in recalled)
     assert sum(found) >= 4, found
     overview = memory.overview(chat_id)
     assert overview.messages == 600 and overview.chunks >= 600

@@ -67,11 +67,12 @@ class MemoryRecall:
         return self._repository.settings(chat_id)
 
     def recall(
-        self, chat_id: int, history: Sequence[Message], prompt: BuiltPrompt
+        self, chat_id: int, history: Sequence[Message], prompt: BuiltPrompt, *, record: bool
     ) -> MemoryPrompt | None:
         """The memories block for a prompt of ``history`` (None: nothing to add).
 
         Nothing is embedded or loaded while every message is still in the prompt.
+        ``record``: remember what was recalled as the chat's last recall (a reply's).
         """
         settings = self.settings(chat_id)
         first = first_in_prompt(prompt, len(history))
@@ -86,8 +87,9 @@ class MemoryRecall:
         order = {message_id: i for i, message_id in enumerate(eligible)}
         hits.sort(key=lambda h: (order[h.message_id], h.chunk_index))
         block = render_memories(self._sandbox, settings.template, [h.text for h in hits])
-        with self._lock:
-            self._last[chat_id] = Recalled(tuple(hits), block)
+        if record:
+            with self._lock:
+                self._last[chat_id] = Recalled(tuple(hits), block)
         if not block:
             return None
         return MemoryPrompt(
@@ -95,6 +97,6 @@ class MemoryRecall:
         )
 
     def last(self, chat_id: int) -> Recalled:
-        """What the chat's last prompt recalled."""
+        """What the chat's last reply's prompt recalled."""
         with self._lock:
             return self._last.get(chat_id, Recalled())

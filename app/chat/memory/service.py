@@ -24,7 +24,7 @@ class MemoryOverview:
     messages: int
     #: Messages on the chat's active path.
     path_messages: int
-    #: What the chat's last prompt recalled (this process only).
+    #: What the chat's last reply's prompt recalled (this process only).
     recalled: tuple[Hit, ...]
     #: The memories block of the last prompt ("" if none).
     block: str
