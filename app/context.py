@@ -24,6 +24,8 @@ from app.chat.lorebooks import LorebookService
 from app.chat.memory.index import MemoryIndex
 from app.chat.memory.recall import MemoryRecall
 from app.chat.memory.service import MemoryService
+from app.chat.memory.summaries import SummaryStore, SummaryWorker
+from app.chat.memory.writer import ModelWriter
 from app.chat.models import ModelService, load_options
 from app.chat.personas import PersonaService
 from app.chat.presets import PresetService
@@ -80,7 +82,8 @@ class AppContext:
     stores: Stores = field(kw_only=True)
 
     def close(self) -> None:
-        """Free the model and the database connections."""
+        """Stop the summary writer, free the model and the database connections."""
+        self.services.memory.close()
         self.models.unload()
         self.db.engine.dispose()
 
@@ -111,9 +114,9 @@ def build_context(
     for problem in load_user_templates(formats, settings.data_dir / "templates"):
         log.warning("%s", problem)
     presets = PresetLibrary([settings.data_dir / "presets", bundled_dir("presets")])
-    requests = RequestBuilder(sandbox, presets)
     reasoning = ReasoningTemplates.load(settings.data_dir / "reasoning")
-    recall = build_memory(settings, db, sandbox)
+    requests = RequestBuilder(sandbox, presets)
+    recall = build_memory(settings, db, sandbox, MemoryModel(models, requests, stores.chats))
     runner = TurnRunner(
         stores, models, PromptBuilder(sandbox), formats, presets, requests, reasoning,
         recall if settings.memory else None,
@@ -160,11 +163,27 @@ class _Parts:
     recall: MemoryRecall
 
 
-def build_memory(settings: Settings, db: Database, sandbox: TemplateSandbox) -> MemoryRecall:
-    """Long-term memory: the bundled embedder (loaded on first use) and the chats' index."""
+@dataclass(frozen=True)
+class MemoryModel:
+    """What long-term memory's summaries are written with, and about."""
+
+    models: ModelManager
+    requests: RequestBuilder
+    chats: ChatRepository
+
+
+def build_memory(
+    settings: Settings, db: Database, sandbox: TemplateSandbox, model: MemoryModel
+) -> MemoryRecall:
+    """Long-term memory: the bundled embedder (loaded on first use), the chats' index and
+    the summary writer (its thread starts with the first summary)."""
     embedder = LazyEmbedder(settings.data_dir / "embedders" / MODEL_NAME)
     repository = MemoryRepository(db)
-    return MemoryRecall(MemoryIndex(repository, embedder), repository, sandbox)
+    store = SummaryStore(
+        repository.summaries, repository.add_summary, model.chats.active_path, repository.settings
+    )
+    worker = SummaryWorker(store, ModelWriter(model.models, model.requests))
+    return MemoryRecall(MemoryIndex(repository, embedder), repository, sandbox, worker)
 
 
 def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> Services:

@@ -274,7 +274,9 @@ class TurnRunner:
         prompt = self._build(context)
         if self.memory is None:
             return prompt
-        memory = self.memory.recall(context.chat.id, context.messages, prompt, record=record)
+        memory = self.memory.recall(
+            context.chat.id, context.messages, prompt, n_ctx=context.request.n_ctx, record=record
+        )
         if memory is None:
             return prompt
         return self._build(replace(context, request=replace(context.request, memory=memory)))
@@ -316,12 +318,16 @@ class TurnRunner:
         request = self.generation_request(backend, context, prompt)
         with self._running_lock:
             self._running.add(request.cancel)
+        if self.memory is not None:
+            self.memory.before_reply()
         try:
             n_prompt = len(request.prompt_tokens)
             yield from self._progress(backend, request, context, prompt, n_prompt)
         finally:
             with self._running_lock:
                 self._running.discard(request.cancel)
+            if self.memory is not None and context.chat.id > 0:
+                self.memory.after_reply(context.chat.id)
 
     def _progress(
         self,

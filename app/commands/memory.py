@@ -41,6 +41,10 @@ def run_memory(context: AppContext, args: argparse.Namespace) -> int:
         f"index: {overview.chunks} chunks of {overview.messages} messages "
         f"({overview.path_messages} on the shown path), model {overview.model}"
     )
+    for view in overview.summaries:
+        pin = ", pinned" if view.summary.pinned and view.state != "fact" else ""
+        covers = f" of {len(view.summary.message_ids)} messages" if view.summary.message_ids else ""
+        print(f"[{view.summary.id}] {view.state}{covers}{pin}: {view.summary.text}")
     pending = memory.pending(chat.id)
     if pending:
         print(f"not embedded yet: {pending} messages (embedded when they leave the context)")

@@ -19,7 +19,7 @@ from app.prompt.formats import InstructTemplate, PromptFormat, PromptPosition, R
 from app.prompt.handlebars import HandlebarsTemplate
 from app.prompt.instruct import format_examples, format_story_string, parse_mes_examples
 from app.prompt.macros import MacroEngine, MacroEnv
-from app.prompt.memory import RECALL_KEY
+from app.prompt.memory import RECALL_KEY, STORY_KEY
 from app.prompt.reasoning import add_reasoning
 from app.prompt.sandbox import TemplateSandbox
 from app.prompt.types import ChatMessage, PersonaPosition, PromptRequest, TokenCounter
@@ -363,6 +363,7 @@ class Preparer:
         )
         memory = req.memory
         self._add(RECALL_KEY, memory.recalled, memory.position, memory.depth, memory.role)
+        self._add(STORY_KEY, memory.story, PromptPosition.IN_PROMPT, 0, Role.SYSTEM)
         if persona.description and persona.position == PersonaPosition.AT_DEPTH:
             self._add(
                 _INJECTION_KEYS["persona"],

@@ -23,6 +23,22 @@ class StoredChunk:
     vector: bytes
 
 
+SummaryKind = Literal["summary", "fact"]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A summary of a run of messages (oldest first), or a pinned fact of the user's."""
+
+    id: int
+    chat_id: int
+    kind: SummaryKind
+    message_ids: tuple[int, ...]
+    digest: str
+    text: str
+    pinned: bool
+
+
 @dataclass(frozen=True)
 class MemorySettings:
     """A chat's memory switch and how recalled memories are chosen and placed.
@@ -41,6 +57,11 @@ class MemorySettings:
     threshold: float = 0.25
     #: The query is made of this many of the last messages.
     query_messages: int = 2
+    #: Summarize messages that left the context, in blocks of this many (0: never).
+    summary_block: int = 20
+    #: The "story so far" (summaries and pinned facts) takes at most this share of the
+    #: context; over it, the oldest summaries are merged.
+    summary_share: float = 0.15
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored for a chat (defaults left out)."""

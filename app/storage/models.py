@@ -248,6 +248,24 @@ class MemoryChunkRow(Base):
     vector: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
+class MemorySummaryRow(Base):
+    """``memory_summaries``: a summary of a run of messages, or a pinned fact."""
+
+    __tablename__ = "memory_summaries"
+    __table_args__ = (Index("ix_memory_summaries_chat", "chat_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), nullable=False)
+    #: "summary" (of ``message_ids``) or "fact" (the user's, covering no messages).
+    kind: Mapped[str] = mapped_column(String, nullable=False)
+    message_ids: Mapped[Any] = mapped_column(JSON, nullable=False)
+    #: A digest of the summarized messages' texts: a change makes the summary stale.
+    digest: Mapped[str] = mapped_column(String, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    pinned: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+
+
 class MemorySettingsRow(Base):
     """``memory_settings``: a chat's memory switch and settings (no row: the defaults)."""
 

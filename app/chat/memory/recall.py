@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.chat.memory.index import Hit, MemoryIndex
+from app.chat.memory.summaries import SummaryWorker, coverage
 from app.prompt.formats import PromptPosition, Role
-from app.prompt.memory import MemoryPrompt, render_memories
+from app.prompt.memory import MemoryPrompt, render_memories, render_story
 from app.prompt.sandbox import TemplateSandbox
 from app.prompt.types import BuiltPrompt
 from app.storage.memory_types import MemorySettings
@@ -52,12 +53,20 @@ class MemoryRecall:
     """Recalls memories for a chat's prompts and remembers what each chat last recalled."""
 
     def __init__(
-        self, index: MemoryIndex, repository: MemoryRepository, sandbox: TemplateSandbox
+        self,
+        index: MemoryIndex,
+        repository: MemoryRepository,
+        sandbox: TemplateSandbox,
+        summaries: SummaryWorker | None = None,
     ) -> None:
         self.index = index
+        #: Writes summaries in the background (None: no summaries).
+        self.summaries = summaries
         self._repository = repository
         self._sandbox = sandbox
         self._last: dict[int, Recalled] = {}
+        #: Per chat: where its last reply's prompt began, and the context size.
+        self._windows: dict[int, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
     def settings(self, chat_id: int) -> MemorySettings:
@@ -67,17 +76,80 @@ class MemoryRecall:
         return self._repository.settings(chat_id)
 
     def recall(
-        self, chat_id: int, history: Sequence[Message], prompt: BuiltPrompt, *, record: bool
+        self,
+        chat_id: int,
+        history: Sequence[Message],
+        prompt: BuiltPrompt,
+        *,
+        n_ctx: int,
+        record: bool,
     ) -> MemoryPrompt | None:
-        """The memories block for a prompt of ``history`` (None: nothing to add).
+        """The story so far and the memories block for a prompt of ``history`` (None:
+        nothing to add).
 
         Nothing is embedded or loaded while every message is still in the prompt.
-        ``record``: remember what was recalled as the chat's last recall (a reply's).
+        ``record``: a reply's prompt; what it recalled is the chat's last recall, and
+        the messages before it are summarized after the reply.
         """
         settings = self.settings(chat_id)
-        first = first_in_prompt(prompt, len(history))
-        if not settings.enabled or first <= 0:
+        if not settings.enabled:
             return None
+        first = first_in_prompt(prompt, len(history))
+        if record:
+            with self._lock:
+                self._windows[chat_id] = (first, n_ctx)
+        story = self.story(chat_id, history, first, settings, n_ctx)
+        recalled = self._recalled(chat_id, history, first, settings, record=record)
+        if not story and not recalled:
+            return None
+        position, role = _POSITIONS[settings.position], _ROLES[settings.role]
+        return MemoryPrompt(recalled, story, position, settings.depth, role)
+
+    def story(
+        self,
+        chat_id: int,
+        history: Sequence[Message],
+        first: int,
+        settings: MemorySettings,
+        n_ctx: int,
+    ) -> str:
+        """The story so far: valid summaries of what left the prompt (the newest that fit
+        the chat's share of the context) and the pinned facts."""
+        stored = self._repository.summaries(chat_id)
+        facts = [s.text for s in stored if s.kind == "fact"]
+        plan = coverage(history, first, settings.summary_block, stored)
+        budget = int(n_ctx * settings.summary_share * 3) - sum(len(f) for f in facts)
+        kept: list[str] = []
+        for summary in reversed(plan.valid):
+            budget -= len(summary.text)
+            if budget < 0:
+                break
+            kept.insert(0, summary.text)
+        return render_story(self._sandbox, kept, facts)
+
+    def after_reply(self, chat_id: int) -> None:
+        """Summarize, in the background, what left the chat's last reply's prompt."""
+        with self._lock:
+            window = self._windows.get(chat_id)
+        if self.summaries is not None and window is not None:
+            self.summaries.schedule(chat_id, *window)
+
+    def before_reply(self) -> None:
+        """A reply is starting: a summary under way gives way."""
+        if self.summaries is not None:
+            self.summaries.pause()
+
+    def _recalled(
+        self,
+        chat_id: int,
+        history: Sequence[Message],
+        first: int,
+        settings: MemorySettings,
+        *,
+        record: bool,
+    ) -> str:
+        if first <= 0:
+            return ""
         self.index.update(chat_id, history)
         queries = [m.content for m in reversed(history[-settings.query_messages :])]
         eligible = [m.id for m in history[:first]]
@@ -90,11 +162,7 @@ class MemoryRecall:
         if record:
             with self._lock:
                 self._last[chat_id] = Recalled(tuple(hits), block)
-        if not block:
-            return None
-        return MemoryPrompt(
-            block, _POSITIONS[settings.position], settings.depth, _ROLES[settings.role]
-        )
+        return block
 
     def last(self, chat_id: int) -> Recalled:
         """What the chat's last reply's prompt recalled."""

@@ -1,4 +1,4 @@
-"""MemoryRepository: embedded message chunks and each chat's memory settings."""
+"""MemoryRepository: embedded message chunks, summaries, pinned facts, memory settings."""
 
 from __future__ import annotations
 
@@ -7,11 +7,19 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from app.errors import NotFound
 from app.storage.db import Database
-from app.storage.memory_types import MemorySettings, StoredChunk
-from app.storage.models import MemoryChunkRow, MemorySettingsRow, table_of
+from app.storage.memory_types import MemorySettings, StoredChunk, Summary, SummaryKind
+from app.storage.models import (
+    MemoryChunkRow,
+    MemorySettingsRow,
+    MemorySummaryRow,
+    table_of,
+    utcnow,
+)
 
 _C = MemoryChunkRow
+_S = MemorySummaryRow
 
 
 class MemoryRepository:
@@ -91,3 +99,71 @@ class MemoryRepository:
                 s.add(MemorySettingsRow(chat_id=chat_id, settings=settings.to_json()))
             else:
                 row.settings = settings.to_json()
+
+    # -- summaries and pinned facts ----------------------------------------------------
+
+    def summaries(self, chat_id: int, *, session: Session | None = None) -> list[Summary]:
+        """The chat's summaries and pinned facts, oldest first."""
+        query = select(_S).where(_S.chat_id == chat_id).order_by(_S.id)
+        with self._db.read(session) as s:
+            return [_summary(row) for row in s.scalars(query)]
+
+    def add_summary(
+        self,
+        chat_id: int,
+        kind: SummaryKind,
+        text: str,
+        *,
+        message_ids: Sequence[int] = (),
+        digest: str = "",
+        pinned: bool = False,
+        replaces: Sequence[int] = (),
+        session: Session | None = None,
+    ) -> Summary:
+        """Store a summary (or fact) in place of the summaries ``replaces`` names."""
+        with self._db.write(session) as s:
+            if replaces:
+                s.execute(delete(_S).where(_S.chat_id == chat_id, _S.id.in_(list(replaces))))
+            row = _S(
+                chat_id=chat_id, kind=kind, message_ids=list(message_ids), digest=digest,
+                text=text, pinned=pinned, created_at=utcnow(),
+            )  # fmt: skip
+            s.add(row)
+            s.flush()
+            return _summary(row)
+
+    def update_summary(
+        self,
+        summary_id: int,
+        *,
+        text: str | None = None,
+        pinned: bool | None = None,
+        session: Session | None = None,
+    ) -> Summary:
+        """Change a summary's text or pin; ``NotFound`` if there is none."""
+        with self._db.write(session) as s:
+            row = s.get(_S, summary_id)
+            if row is None:
+                raise NotFound("summary", summary_id)
+            if text is not None:
+                row.text = text
+            if pinned is not None:
+                row.pinned = pinned
+            s.flush()
+            return _summary(row)
+
+    def delete_summary(self, summary_id: int, *, session: Session | None = None) -> Summary:
+        """Delete a summary or fact; ``NotFound`` if there is none."""
+        with self._db.write(session) as s:
+            row = s.get(_S, summary_id)
+            if row is None:
+                raise NotFound("summary", summary_id)
+            gone = _summary(row)
+            s.delete(row)
+            return gone
+
+
+def _summary(row: MemorySummaryRow) -> Summary:
+    kind: SummaryKind = "fact" if row.kind == "fact" else "summary"
+    ids = tuple(int(i) for i in row.message_ids or ())
+    return Summary(row.id, row.chat_id, kind, ids, row.digest, row.text, bool(row.pinned))
