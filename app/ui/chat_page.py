@@ -196,6 +196,12 @@ class ChatPage:
         outputs = [*panel.outputs(), status]
         panel.save.click(guard(controls.save), [*panel.settings_inputs(), sel], outputs)
         panel.rebuild.click(guard(controls.rebuild), [sel], outputs, show_progress="full")
+        editor = panel.summaries
+        editor.choice.input(guard(controls.pick), [editor.choice, sel], [editor.text, status])
+        editor.save.click(guard(controls.save_summary), [editor.choice, editor.text, sel], outputs)
+        editor.pin.click(guard(controls.toggle_pin), [editor.choice, sel], outputs)
+        editor.delete.click(guard(controls.delete_summary), [editor.choice, sel], outputs)
+        editor.add_fact.click(guard(controls.add_fact), [editor.new_fact, sel], outputs)
 
     def wire_load(self, blocks: gr.Blocks) -> None:
         """Paint the page when a browser opens it."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.chat.memory.service import MemoryOverview, MemoryService
+from app.chat.memory.service import MemoryOverview, MemoryService, SummaryView
 from app.prompt.memory import DEFAULT_TEMPLATE
 from app.storage.memory_types import MemorySettings
 from app.ui.render import status_html
@@ -42,6 +42,7 @@ class MemoryPanel:
     rebuild: gr.Button
     index_info: gr.HTML
     recalled: gr.HTML
+    summaries: SummaryEditor
 
     @classmethod
     def render(cls) -> MemoryPanel:
@@ -64,9 +65,10 @@ class MemoryPanel:
             with gr.Row():
                 save = gr.Button("Save memory settings", elem_id="parlor-memory-save")
                 rebuild = gr.Button("Rebuild index", elem_id="parlor-memory-rebuild")
+            summaries = SummaryEditor.render()
         return cls(
             accordion, enabled, position, depth, max_chunks, threshold, template, save,
-            rebuild, index_info, recalled,
+            rebuild, index_info, recalled, summaries,
         )  # fmt: skip
 
     def settings_inputs(self) -> list[Any]:
@@ -78,7 +80,43 @@ class MemoryPanel:
 
     def outputs(self) -> list[Any]:
         """Everything :meth:`MemoryControls.show` updates."""
-        return [*self.settings_inputs(), self.index_info, self.recalled]
+        s = self.summaries
+        return [
+            *self.settings_inputs(), self.index_info, self.recalled, s.listing, s.choice,
+            s.text, s.new_fact,
+        ]  # fmt: skip
+
+
+@dataclass
+class SummaryEditor:
+    """The story so far: summaries and pinned facts, to read, edit, pin and delete."""
+
+    listing: gr.HTML
+    choice: gr.Dropdown
+    text: gr.Textbox
+    save: gr.Button
+    pin: gr.Button
+    delete: gr.Button
+    new_fact: gr.Textbox
+    add_fact: gr.Button
+
+    @classmethod
+    def render(cls) -> SummaryEditor:
+        """Create the summaries part of the panel."""
+        listing = gr.HTML(elem_id="parlor-memory-summaries")
+        with gr.Row():
+            choice = gr.Dropdown(label="Summary or fact", elem_id="parlor-summary-choice")
+            text = gr.Textbox(label="Its text", lines=2, elem_id="parlor-summary-text")
+        with gr.Row():
+            save = gr.Button("Save text", size="sm", elem_id="parlor-summary-save")
+            pin = gr.Button("Pin / unpin", size="sm", elem_id="parlor-summary-pin")
+            delete = gr.Button("Delete", size="sm", elem_id="parlor-summary-delete")
+        with gr.Row():
+            new_fact = gr.Textbox(
+                label="New pinned fact (always in the prompt)", elem_id="parlor-fact-text"
+            )
+            add_fact = gr.Button("Add fact", size="sm", elem_id="parlor-fact-add")
+        return cls(listing, choice, text, save, pin, delete, new_fact, add_fact)
 
 
 class MemoryControls:
@@ -129,9 +167,58 @@ class MemoryControls:
         updates[self._status] = status_html(f"Memory index rebuilt: {count} messages embedded.")
         return updates
 
+    def pick(self, summary_id: int | None, sel: Selection) -> Updates:
+        """Show the chosen summary's text for editing."""
+        if sel.chat_id is None or summary_id is None:
+            return {}
+        views = self._memory.summaries(sel.chat_id)
+        chosen = next((v.summary for v in views if v.summary.id == int(summary_id)), None)
+        return {self._panel.summaries.text: chosen.text if chosen else ""}
+
+    def save_summary(self, summary_id: int | None, text: str, sel: Selection) -> Updates:
+        """Store the chosen summary's edited text."""
+        if sel.chat_id is None or summary_id is None:
+            return {}
+        self._memory.edit_summary(int(summary_id), text)
+        return self._after(sel.chat_id, "Summary saved.")
+
+    def toggle_pin(self, summary_id: int | None, sel: Selection) -> Updates:
+        """Pin the chosen summary, or unpin it."""
+        if sel.chat_id is None or summary_id is None:
+            return {}
+        views = self._memory.summaries(sel.chat_id)
+        chosen = next(v.summary for v in views if v.summary.id == int(summary_id))
+        self._memory.pin_summary(chosen.id, not chosen.pinned)
+        return self._after(sel.chat_id, "Unpinned." if chosen.pinned else "Pinned.")
+
+    def delete_summary(self, summary_id: int | None, sel: Selection) -> Updates:
+        """Delete the chosen summary or fact."""
+        if sel.chat_id is None or summary_id is None:
+            return {}
+        self._memory.delete_summary(int(summary_id))
+        return self._after(sel.chat_id, "Deleted.")
+
+    def add_fact(self, text: str, sel: Selection) -> Updates:
+        """Pin a new fact."""
+        if sel.chat_id is None:
+            return {}
+        self._memory.add_fact(sel.chat_id, text or "")
+        updates = self._after(sel.chat_id, "Fact pinned: it is in every prompt of this chat.")
+        updates[self._panel.summaries.new_fact] = ""
+        return updates
+
+    def _after(self, chat_id: int, message: str) -> Updates:
+        updates = self._updates(self._memory.overview(chat_id))
+        updates[self._status] = status_html(message)
+        return updates
+
     def _updates(self, overview: MemoryOverview) -> Updates:
         panel, settings = self._panel, overview.settings
+        choices = [(_label(v), v.summary.id) for v in overview.summaries]
         return {
+            panel.summaries.listing: summaries_html(overview),
+            panel.summaries.choice: gr.update(choices=choices, value=None),
+            panel.summaries.text: "",
             panel.enabled: settings.enabled,
             panel.position: settings.position,
             panel.depth: settings.depth,
@@ -141,6 +228,24 @@ class MemoryControls:
             panel.index_info: index_html(overview),
             panel.recalled: recalled_html(overview),
         }
+
+
+def _label(view: SummaryView) -> str:
+    text = view.summary.text
+    short = text if len(text) <= 60 else text[:57] + "…"
+    return f"#{view.summary.id} {view.state}: {short}"
+
+
+def summaries_html(overview: MemoryOverview) -> str:
+    """The story so far as the panel lists it (escaped)."""
+    if not overview.summaries:
+        return "<p>No summaries yet: they are written as messages leave the context.</p>"
+    items = "".join(
+        f"<li><small>{v.state}{' · pinned' if v.summary.pinned and v.state != 'fact' else ''}"
+        f"</small> {html.escape(v.summary.text)}</li>"
+        for v in overview.summaries
+    )
+    return f"<p>Story so far and pinned facts:</p><ul>{items}</ul>"
 
 
 def index_html(overview: MemoryOverview) -> str:
