@@ -271,9 +271,12 @@ class TurnRunner:
 
         ``record``: the prompt is generated from, so its recall is the chat's last one.
         """
-        prompt = self._build(context)
         if self.memory is None:
-            return prompt
+            return self._build(context)
+        lore = self.memory.vector_lore(context.chat.id, context.messages, context.request.lore)
+        if lore is not None:
+            context = replace(context, request=replace(context.request, lore=lore))
+        prompt = self._build(context)
         memory = self.memory.recall(
             context.chat.id, context.messages, prompt, n_ctx=context.request.n_ctx, record=record
         )

@@ -94,6 +94,8 @@ class MemoryIndex:
         self.embedder = embedder
         self._repository = repository
         self._chats: dict[int, _Vectors] = {}
+        #: Vectors of texts that are not messages (vectorized lorebook entries), by text.
+        self._texts: dict[str, NDArray[np.float32]] = {}
         self._lock = threading.RLock()
 
     def missing(self, chat_id: int, messages: Sequence[Message]) -> list[Message]:
@@ -143,6 +145,25 @@ class MemoryIndex:
         chosen = _interleaved(rankings, matrix, limit)
         best = scores.max(axis=1)
         return [Hit(int(ids[i]), chunk_indexes[i], texts[i], float(best[i])) for i in chosen]
+
+    def similar_texts(
+        self, texts: Sequence[str], queries: Sequence[str], *, limit: int, threshold: float
+    ) -> list[int]:
+        """Indexes of the ``limit`` texts most similar to any query, at least ``threshold``
+        similar (the texts' vectors are kept, by text, for the next call)."""
+        if not texts or not queries or limit <= 0:
+            return []
+        with self._lock:
+            todo = [t for t in dict.fromkeys(texts) if t not in self._texts]
+        if todo:
+            vectors = self.embedder.embed(todo)
+            with self._lock:
+                self._texts.update(zip(todo, vectors, strict=True))
+        with self._lock:
+            matrix = np.stack([self._texts[t] for t in texts])
+        scores = (matrix @ self.embedder.embed(list(queries)).T).max(axis=1)
+        rows = np.flatnonzero(scores >= threshold)
+        return [int(i) for i in rows[np.argsort(-scores[rows], kind="stable")[:limit]]]
 
     def size(self, chat_id: int) -> tuple[int, int]:
         """How many chunks, of how many messages, the chat's index holds."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.chat.memory.index import Hit, MemoryIndex
 from app.chat.memory.summaries import SummaryWorker, coverage
@@ -19,6 +19,7 @@ from app.prompt.formats import PromptPosition, Role
 from app.prompt.memory import MemoryPrompt, render_memories, render_story
 from app.prompt.sandbox import TemplateSandbox
 from app.prompt.types import BuiltPrompt
+from app.prompt.worldinfo import WIEntry
 from app.storage.memory_types import MemorySettings
 from app.storage.repositories.memory import MemoryRepository
 from app.storage.types import Message
@@ -126,6 +127,23 @@ class MemoryRecall:
                 break
             kept.insert(0, summary.text)
         return render_story(self._sandbox, kept, facts)
+
+    def vector_lore(
+        self, chat_id: int, history: Sequence[Message], lore: Sequence[WIEntry]
+    ) -> list[WIEntry] | None:
+        """``lore`` with the vectorized entries most similar to the last messages made
+        constant for this prompt (None: no vectorized entry, or memory is off)."""
+        settings = self.settings(chat_id)
+        candidates = [e for e in lore if e.vectorized and e.enabled and not e.constant]
+        if not settings.enabled or not candidates or not history:
+            return None
+        queries = [m.content for m in reversed(history[-settings.query_messages :])]
+        chosen = self.index.similar_texts(
+            [e.content for e in candidates], queries,
+            limit=settings.max_chunks, threshold=settings.threshold,
+        )  # fmt: skip
+        active = {id(candidates[i]) for i in chosen}
+        return [replace(e, constant=True) if id(e) in active else e for e in lore]
 
     def after_reply(self, chat_id: int) -> None:
         """Summarize, in the background, what left the chat's last reply's prompt."""
