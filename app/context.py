@@ -24,6 +24,7 @@ from app.chat.lorebooks import LorebookService
 from app.chat.memory.index import MemoryIndex
 from app.chat.memory.recall import MemoryRecall
 from app.chat.memory.service import MemoryService
+from app.chat.memory.st_interop import SillyTavernSummaries
 from app.chat.memory.summaries import SummaryStore, SummaryWorker
 from app.chat.memory.writer import ModelWriter
 from app.chat.models import ModelService, load_options
@@ -124,7 +125,12 @@ def build_context(
     library = CharacterLibrary(db, stores)
     library.import_starter_cast(bundled_dir("characters"), settings.data_dir)
     api_requests = ApiRequests(requests, ApiCharacterPrompts(library, runner))
-    chat, chat_files = ChatService(runner, db), ChatFiles(db, stores.chats, library)
+    chat, chat_files = (
+        ChatService(runner, db),
+        ChatFiles(
+            db, stores.chats, library, SillyTavernSummaries(MemoryRepository(db), stores.chats)
+        ),
+    )
     parts = _Parts(settings, db, stores, library, models, formats, presets, reasoning, recall)
     api_reasoning = ApiReasoning(reasoning, stores.preferences)
     openai_serving = build_openai_serving(settings, models, api_requests, api_reasoning)

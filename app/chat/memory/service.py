@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from app.chat.memory.index import Hit, ProgressCallback
+from app.chat.memory.index import Hit, MemoryIndex, ProgressCallback
 from app.chat.memory.recall import MemoryRecall
 from app.chat.memory.summaries import coverage
 from app.errors import InputError
@@ -119,6 +119,14 @@ class MemoryService:
         """The chat's memory settings."""
         self._chats.get_chat(chat_id)
         return self._repository.settings(chat_id)
+
+    def load_embedder(self) -> None:
+        """Load the embedding model now (it otherwise loads on first use)."""
+        self._recall.index.embedder.embed(["load"])
+
+    def index_of(self) -> MemoryIndex:
+        """The vector index (the benchmark times its searches)."""
+        return self._recall.index
 
     def close(self) -> None:
         """Stop writing summaries (the one under way is cancelled)."""
