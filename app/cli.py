@@ -1,4 +1,5 @@
-"""The ``parlor`` command line: ``serve`` (default), ``import``, ``export``, ``list``, ``prompt``.
+"""The ``parlor`` command line: ``serve`` (default), ``import``, ``export``, ``list``, ``prompt``,
+``memory``.
 
 Settings flags are generated from :class:`app.settings.Settings`, so every setting has
 exactly one flag with the same help text: ``serve`` has them all, every other command

@@ -22,6 +22,12 @@ from app.chat.groups import GroupService
 from app.chat.imports import Importer
 from app.chat.library import CharacterLibrary
 from app.chat.lorebooks import LorebookService
+from app.chat.memory.index import MemoryIndex
+from app.chat.memory.recall import MemoryRecall
+from app.chat.memory.service import MemoryService
+from app.chat.memory.st_interop import SillyTavernSummaries
+from app.chat.memory.summaries import SummaryStore, SummaryWorker
+from app.chat.memory.writer import ModelWriter
 from app.chat.models import ModelService, load_options
 from app.chat.personas import PersonaService
 from app.chat.presets import PresetService
@@ -31,6 +37,7 @@ from app.chat.service import ChatService
 from app.chat.services import Services
 from app.chat.st_groups import GroupFiles
 from app.chat.turns import Stores, TurnRunner
+from app.engine.embedder import MODEL_NAME, LazyEmbedder
 from app.engine.manager import ModelManager
 from app.engine.registry import BackendRegistry
 from app.presets.library import PresetLibrary
@@ -48,6 +55,7 @@ from app.storage.repositories import (
     PersonaRepository,
     PreferencesRepository,
 )
+from app.storage.repositories.memory import MemoryRepository
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +86,8 @@ class AppContext:
     stores: Stores = field(kw_only=True)
 
     def close(self) -> None:
-        """Free the model and the database connections."""
+        """Stop the summary writer, free the model and the database connections."""
+        self.services.memory.close()
         self.models.unload()
         self.db.engine.dispose()
 
@@ -110,16 +119,23 @@ def build_context(
     for problem in load_user_templates(formats, settings.data_dir / "templates"):
         log.warning("%s", problem)
     presets = PresetLibrary([settings.data_dir / "presets", bundled_dir("presets")])
-    requests = RequestBuilder(sandbox, presets)
     reasoning = ReasoningTemplates.load(settings.data_dir / "reasoning")
+    requests = RequestBuilder(sandbox, presets)
+    recall = build_memory(settings, db, sandbox, MemoryModel(models, requests, stores.chats))
     runner = TurnRunner(
-        stores, models, PromptBuilder(sandbox), formats, presets, requests, reasoning
-    )
+        stores, models, PromptBuilder(sandbox), formats, presets, requests, reasoning,
+        recall if settings.memory else None,
+    )  # fmt: skip
     library = CharacterLibrary(db, stores)
     library.import_starter_cast(bundled_dir("characters"), settings.data_dir)
     api_requests = ApiRequests(requests, ApiCharacterPrompts(library, runner))
-    chat, chat_files = ChatService(runner, db), ChatFiles(db, stores.chats, library)
-    parts = _Parts(settings, db, stores, library, models, formats, presets, reasoning)
+    chat, chat_files = (
+        ChatService(runner, db),
+        ChatFiles(
+            db, stores.chats, library, SillyTavernSummaries(MemoryRepository(db), stores.chats)
+        ),
+    )
+    parts = _Parts(settings, db, stores, library, models, formats, presets, reasoning, recall)
     api_reasoning = ApiReasoning(reasoning, stores.preferences)
     openai_serving = build_openai_serving(settings, models, api_requests, api_reasoning)
     context = AppContext(
@@ -154,6 +170,30 @@ class _Parts:
     formats: FormatRegistry
     presets: PresetLibrary
     reasoning: ReasoningTemplates
+    recall: MemoryRecall
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """What long-term memory's summaries are written with, and about."""
+
+    models: ModelManager
+    requests: RequestBuilder
+    chats: ChatRepository
+
+
+def build_memory(
+    settings: Settings, db: Database, sandbox: TemplateSandbox, model: MemoryModel
+) -> MemoryRecall:
+    """Long-term memory: the bundled embedder (loaded on first use), the chats' index and
+    the summary writer (its thread starts with the first summary)."""
+    embedder = LazyEmbedder(settings.data_dir / "embedders" / MODEL_NAME)
+    repository = MemoryRepository(db)
+    store = SummaryStore(
+        repository.summaries, repository.add_summary, model.chats.active_path, repository.settings
+    )
+    worker = SummaryWorker(store, ModelWriter(model.models, model.requests))
+    return MemoryRecall(MemoryIndex(repository, embedder), repository, sandbox, worker)
 
 
 def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> Services:
@@ -165,7 +205,7 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         parts.presets,
         parts.formats,
         settings.data_dir / "templates",
-        chat_importer=chat_files.import_file,
+        chat_importer=chat_files.import_chat,
         preferences=stores.preferences,
         reasoning=parts.reasoning,
         groups=group_files,
@@ -182,6 +222,7 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         config=ConfigService(settings, model_service),
         importer=importer,
         groups=GroupService(db, stores, chat, group_files),
+        memory=MemoryService(parts.recall, MemoryRepository(db), stores.chats),
     )
 
 

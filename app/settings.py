@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     )
     n_batch: int = Field(512, ge=32, description="Prompt-processing batch size in tokens.")
     flash_attn: bool = Field(False, description="Use flash attention.")
+    memory: bool = Field(
+        True,
+        description="Long-term memory: recall messages that left the context "
+        "(each chat can switch it off).",
+    )
     cache_type_k: KvCacheType = Field("f16", description="KV cache data type for keys.")
     cache_type_v: KvCacheType = Field(
         "f16", description="KV cache data type for values (quantized V needs --flash-attn)."

@@ -125,7 +125,15 @@ def _entry(e: Mapping[str, Any], index: int, world: str) -> WIEntry:
         prevent_recursion=bool(e.get("preventRecursion")),
         ignore_budget=bool(e.get("ignoreBudget")),
         world=world,
+        vectorized=_vectorized(e),
     )
+
+
+def _vectorized(e: Mapping[str, Any]) -> bool:
+    """SillyTavern's vectorized flag: on a world-file entry, or in a card book's extensions."""
+    extensions = e.get("extensions")
+    nested = extensions.get("vectorized") if isinstance(extensions, Mapping) else None
+    return bool(e.get("vectorized") or nested)
 
 
 def _role_index(role: object) -> int:

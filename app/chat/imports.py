@@ -45,6 +45,7 @@ from app.prompt.registry import FormatRegistry
 from app.prompt.st_import import import_st_data
 from app.prompt.st_reasoning import TEMPLATE_KEYS, master_reasoning, reasoning_from_st
 from app.storage.repositories import PreferencesRepository
+from app.storage.types import Chat
 
 ItemKind = Literal[
     "card",
@@ -60,7 +61,7 @@ ItemKind = Literal[
     "folder",
 ]
 #: Stores a SillyTavern chat file (for the named character, or the one in its header).
-ChatImporter = Callable[[Path, str | None], str]
+ChatImporter = Callable[[Path, str | None], Chat]
 _MAX_SNIFF = 64 * 1024 * 1024
 _TEMPLATE_KEYS = {"input_sequence", "story_string", "output_sequence", "system_sequence"}
 _PRESET_KEYS = {"temp", "rep_pen", "temperature", "top_p", "min_p", "sampler_order", "samplers"}
@@ -199,7 +200,8 @@ class Importer:
             return self._settings(path)
         if kind in ("group", "group chat"):
             return self._group_item(kind, path)
-        return _Done(self._chats(path, character))
+        chat = self._chats(path, character)
+        return _Done(chat.title, item_id=chat.id)
 
     def _group_item(self, kind: ItemKind, path: Path) -> _Done:
         if self._groups is None:

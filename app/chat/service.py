@@ -435,7 +435,7 @@ class ChatService:
         """Stream a reply and store it when it ends (``before``: a continued one's reasoning;
         ``speaker_id``: the group member who replies)."""
         context = self._runner.context(chat, history, kind, speaker_id=speaker_id)
-        prompt = self._runner.build(context)
+        prompt = self._runner.build(context, record=True)
         for progress in self._runner.stream(context, prompt):
             if before is not None:
                 progress = replace(progress, thought=continued(before, progress.thought))

@@ -10,6 +10,7 @@ from app.chat.config import ConfigService
 from app.chat.groups import GroupService
 from app.chat.imports import Importer
 from app.chat.lorebooks import LorebookService
+from app.chat.memory.service import MemoryService
 from app.chat.models import ModelService
 from app.chat.personas import PersonaService
 from app.chat.presets import PresetService
@@ -33,3 +34,5 @@ class Services:
     importer: Importer
     #: Groups of characters and who replies in their chats.
     groups: GroupService
+    #: Long-term memory: each chat's switch, settings, index and last recall.
+    memory: MemoryService

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from app.cards.model import CharacterCard
 from app.chat.convert import character_info, chat_history, lore_entries, model_info, persona_info
 from app.chat.group_context import group_prompt
+from app.chat.memory.recall import MemoryRecall
 from app.chat.reasoning_files import ReasoningTemplates
 from app.chat.requests import NO_SAMPLING, RequestBuilder, Sampling
 from app.chat.thinking import ReplyPlan, ThinkingRun, Thought
@@ -104,6 +105,8 @@ class TurnContext:
     request: PromptRequest
     #: Settings of the chat that no longer resolve and were replaced by defaults.
     warnings: tuple[str, ...] = ()
+    #: The stored messages of ``request.history`` (long-term memory searches them).
+    messages: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,8 +137,11 @@ class TurnRunner:
         presets: PresetLibrary,
         requests: RequestBuilder,
         reasoning: ReasoningTemplates,
+        memory: MemoryRecall | None = None,
     ) -> None:
         self.stores = stores
+        #: Long-term memory (None: no recall at all).
+        self.memory = memory
         #: Every reasoning template, the built-in ones and the user's.
         self.reasoning = reasoning
         self._models = models
@@ -192,7 +198,7 @@ class TurnRunner:
             chat_id=str(chat.id),
             group=group_prompt(self.stores.characters, group) if group else None,
         )
-        return TurnContext(chat, card, preset, request, choice.warnings)
+        return TurnContext(chat, card, preset, request, choice.warnings, tuple(history))
 
     def reasoning_template(self, settings: ReasoningSettings, info: ModelInfo) -> str:
         """The reasoning template's name: the chat's, else the model's, else the one its
@@ -268,8 +274,27 @@ class TurnRunner:
             fmt = None
         return preset, fmt, tuple(warnings)
 
-    def build(self, context: TurnContext) -> BuiltPrompt:
-        """The exact prompt text for ``context``.
+    def build(self, context: TurnContext, *, record: bool = False) -> BuiltPrompt:
+        """The exact prompt text for ``context``, with the memories long-term memory
+        recalls from messages that no longer fit (see :mod:`app.chat.memory.recall`).
+
+        ``record``: the prompt is generated from, so its recall is the chat's last one.
+        """
+        if self.memory is None:
+            return self._build(context)
+        lore = self.memory.vector_lore(context.chat.id, context.messages, context.request.lore)
+        if lore is not None:
+            context = replace(context, request=replace(context.request, lore=lore))
+        prompt = self._build(context)
+        memory = self.memory.recall(
+            context.chat.id, context.messages, prompt, n_ctx=context.request.n_ctx, record=record
+        )
+        if memory is None:
+            return prompt
+        return self._build(replace(context, request=replace(context.request, memory=memory)))
+
+    def _build(self, context: TurnContext) -> BuiltPrompt:
+        """The prompt for ``context`` as it stands.
 
         Where the model's cache cannot shift, a stored chat's history is trimmed in
         chunks (:class:`ChunkedTrim`) rather than a message or two every turn.
@@ -306,12 +331,16 @@ class TurnRunner:
         request = self.generation_request(backend, context, prompt)
         with self._running_lock:
             self._running.add(request.cancel)
+        if self.memory is not None:
+            self.memory.before_reply()
         try:
             n_prompt = len(request.prompt_tokens)
             yield from self._progress(backend, request, context, prompt, n_prompt)
         finally:
             with self._running_lock:
                 self._running.discard(request.cancel)
+            if self.memory is not None and context.chat.id > 0:
+                self.memory.after_reply(context.chat.id)
 
     def _progress(
         self,

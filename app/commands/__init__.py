@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from app.commands.data import add_data_commands
+from app.commands.memory import add_memory_command
 from app.commands.prompt import add_prompt_command
 from app.context import AppContext, build_context
 from app.settings import Settings
@@ -21,6 +22,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Register ``import``, ``export``, ``list`` and ``prompt``."""
     add_data_commands(commands)
     add_prompt_command(commands)
+    add_memory_command(commands)
 
 
 def open_context(settings: Settings, *, needs_model: bool) -> AppContext:

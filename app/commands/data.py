@@ -11,6 +11,7 @@ from typing import TextIO
 
 from app.chat.file_names import safe_file_name
 from app.chat.imports import Importer, ImportResult
+from app.chat.memory.service import MemoryService
 from app.context import AppContext
 from app.datalock import running_server
 from app.engine.models import bundled_model_path, list_models
@@ -67,6 +68,7 @@ def run_import(context: AppContext, args: argparse.Namespace) -> int:
         results.append(result)
         bar.clear()
         _print_result(result)
+        _embed_imported_chat(context, result)
         bar.draw(number)
     bar.clear()
     failed = sum(1 for r in results if not r.ok)
@@ -83,6 +85,16 @@ def import_one(importer: Importer, path: Path, character: str | None) -> ImportR
         return importer.import_file(path, character=character)
     except Exception as exc:  # one bad file never stops the others, nor prints a traceback
         return ImportResult(path, None, error=f"{path}: {_one_line(exc)}")
+
+
+def _embed_imported_chat(context: AppContext, result: ImportResult) -> None:
+    """Embed an imported chat for long-term memory (where memory is on), with a bar."""
+    if not (context.settings.memory and result.kind == "chat" and result.item_id):
+        return
+    memory = context.services.memory
+    if memory.settings(result.item_id).enabled:
+        done = index_with_progress(memory, result.item_id)
+        print(f"  memory: embedded {done} messages")
 
 
 def _print_result(result: ImportResult) -> None:
@@ -110,6 +122,24 @@ def _note_running_server(context: AppContext, results: list[ImportResult]) -> No
             "offers the imported templates after a restart",
             file=sys.stderr,
         )
+
+
+def index_with_progress(memory: MemoryService, chat_id: int, *, rebuild: bool = False) -> int:
+    """Embed the chat's messages that need it, a progress bar on stderr; returns how many."""
+    bar: ProgressBar | None = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = ProgressBar(total, sys.stderr)
+        bar.draw(done)
+
+    try:
+        run = memory.rebuild if rebuild else memory.index
+        return run(chat_id, progress)
+    finally:
+        if bar is not None:
+            bar.clear()
 
 
 class ProgressBar:

@@ -20,6 +20,7 @@ from app.prompt.group import joined_cards, member_depth_prompts
 from app.prompt.handlebars import HandlebarsTemplate
 from app.prompt.instruct import format_examples, format_story_string, parse_mes_examples
 from app.prompt.macros import MacroEngine, MacroEnv
+from app.prompt.memory import RECALL_KEY, STORY_KEY
 from app.prompt.reasoning import add_reasoning
 from app.prompt.sandbox import TemplateSandbox
 from app.prompt.types import ChatMessage, PersonaPosition, PromptRequest, TokenCounter
@@ -385,6 +386,9 @@ class Preparer:
         note = req.author_note
         self._add(_INJECTION_KEYS["an"], an_text, note.position, note.depth, note.role)
         self._depth_prompts()
+        memory = req.memory
+        self._add(RECALL_KEY, memory.recalled, memory.position, memory.depth, memory.role)
+        self._add(STORY_KEY, memory.story, PromptPosition.IN_PROMPT, 0, Role.SYSTEM)
         if persona.description and persona.position == PersonaPosition.AT_DEPTH:
             self._add(
                 _INJECTION_KEYS["persona"],

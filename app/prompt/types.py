@@ -9,6 +9,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Literal
 
 from app.prompt.formats import PromptFormat, PromptPosition, Role, SystemPrompt
+from app.prompt.memory import MemoryPrompt
 from app.prompt.reasoning import ReasoningPrompt
 from app.prompt.worldinfo import WIEntry, WISettings
 
@@ -167,6 +168,8 @@ class PromptRequest:
     reasoning: ReasoningPrompt = field(default_factory=ReasoningPrompt)
     #: The group of a group chat (``character`` is then the speaker); None: one-to-one.
     group: GroupPrompt | None = None
+    #: Memories recalled from messages that left the context (long-term memory).
+    memory: MemoryPrompt = field(default_factory=MemoryPrompt)
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,8 @@ class WIEntry:
     outlet_name: str = ""
     source: LoreSource = "character"
     world: str = ""
+    #: Activated by similarity to the chat (long-term memory), as well as by its keys.
+    vectorized: bool = False
 
     @property
     def key_id(self) -> str:

@@ -266,6 +266,60 @@ class PreferenceRow(Base):
     value: Mapped[Any] = mapped_column(JSON, nullable=False)
 
 
+class MemoryChunkRow(Base):
+    """``memory_chunks``: one embedded chunk of a message, for long-term memory."""
+
+    __tablename__ = "memory_chunks"
+    __table_args__ = (
+        Index("ix_memory_chunks_chat", "chat_id"),
+        Index("ix_memory_chunks_message", "message_id", "chunk_index"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), nullable=False)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), nullable=False
+    )
+    chunk_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: A digest of the message text the chunk was cut from (an edit re-embeds).
+    digest: Mapped[str] = mapped_column(String, nullable=False)
+    #: The embedding model's name and dimension (a model change re-embeds).
+    model: Mapped[str] = mapped_column(String, nullable=False)
+    dim: Mapped[int] = mapped_column(Integer, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    #: ``dim`` little-endian float32 values, normalized.
+    vector: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class MemorySummaryRow(Base):
+    """``memory_summaries``: a summary of a run of messages, or a pinned fact."""
+
+    __tablename__ = "memory_summaries"
+    __table_args__ = (Index("ix_memory_summaries_chat", "chat_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), nullable=False)
+    #: "summary" (of ``message_ids``) or "fact" (the user's, covering no messages).
+    kind: Mapped[str] = mapped_column(String, nullable=False)
+    message_ids: Mapped[Any] = mapped_column(JSON, nullable=False)
+    #: A digest of the summarized messages' texts: a change makes the summary stale.
+    digest: Mapped[str] = mapped_column(String, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    pinned: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+
+
+class MemorySettingsRow(Base):
+    """``memory_settings``: a chat's memory switch and settings (no row: the defaults)."""
+
+    __tablename__ = "memory_settings"
+
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    settings: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+
+
 def table_of(row: type[Base]) -> Table:
     """Return the Core :class:`Table` of an ORM row class (typed, for Core statements)."""
     table = row.__table__

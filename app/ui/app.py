@@ -75,6 +75,7 @@ def build_pages(sources: UiSources, uploads: UploadGuard) -> Pages:
             avatars,
             uploads,
             services.groups,
+            services.memory,
         ),
         library=LibraryPage(services.characters, avatars, uploads),
         personas=PersonasPage(services.personas, uploads),

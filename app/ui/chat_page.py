@@ -14,6 +14,7 @@ import gradio as gr
 
 from app.chat.chatfiles import ChatFiles
 from app.chat.groups import GroupService
+from app.chat.memory.service import MemoryService
 from app.chat.service import ChatService
 from app.ui.assets import LOCATION_JS
 from app.ui.boundary import Boundary
@@ -22,6 +23,7 @@ from app.ui.chat_parts import ChatParts
 from app.ui.chat_screen import ChatScreen
 from app.ui.chat_stream import ChatStreaming
 from app.ui.group_panel import GroupControls, GroupParts
+from app.ui.memory_panel import MemoryControls
 from app.ui.render import ChatHtml
 from app.ui.state import Selection, Thumbnails
 from app.ui.uploads import UploadGuard
@@ -40,9 +42,11 @@ class ChatPage:
         thumbnails: Thumbnails,
         uploads: UploadGuard,
         groups: GroupService,
+        memory: MemoryService,
     ) -> None:
         self._groups = groups
         self._service = service
+        self._memory = memory
         self._chat_files = chat_files
         self._html = chat_html
         self._thumbnails = thumbnails
@@ -59,6 +63,7 @@ class ChatPage:
         status = self.parts.conversation.status
         self.boundary = Boundary(status)
         self.generation_boundary = Boundary(status, after_failure=self.stream.idle)
+        self.memory = MemoryControls(self._memory, self.parts.memory, status)
         self._setup_events()
 
     @property
@@ -98,6 +103,7 @@ class ChatPage:
         self._setup_generation(generate)
         self._setup_messages(quick, generate)
         self._setup_groups(quick, generate)
+        self._setup_memory()
 
     def _setup_navigation(self, quick: Options) -> None:
         """Events that change which chat is shown, or its settings (no generation)."""
@@ -207,6 +213,23 @@ class ChatPage:
         panel.save.click(guard(editing.save), [panel.box, target, self.selection], **generate)
         panel.delete.click(guard(editing.delete), [target, self.selection], **generate)
         panel.cancel.click(self.boundary.guard(editing.cancel), None, **quick)
+
+    def _setup_memory(self) -> None:
+        """The Memory panel: shown for the open chat, refreshed after each change of it."""
+        panel, controls, guard = self.parts.memory, self.memory, self.boundary.guard
+        sel, status = self.selection, self.parts.conversation.status
+        show: Options = {"outputs": panel.outputs(), "show_progress": "hidden"}
+        panel.accordion.expand(guard(controls.show), [sel], **show)
+        self.parts.conversation.chat_html.change(guard(controls.show), [sel], **show)
+        outputs = [*panel.outputs(), status]
+        panel.save.click(guard(controls.save), [*panel.settings_inputs(), sel], outputs)
+        panel.rebuild.click(guard(controls.rebuild), [sel], outputs, show_progress="full")
+        editor = panel.summaries
+        editor.choice.input(guard(controls.pick), [editor.choice, sel], [editor.text, status])
+        editor.save.click(guard(controls.save_summary), [editor.choice, editor.text, sel], outputs)
+        editor.pin.click(guard(controls.toggle_pin), [editor.choice, sel], outputs)
+        editor.delete.click(guard(controls.delete_summary), [editor.choice, sel], outputs)
+        editor.add_fact.click(guard(controls.add_fact), [editor.new_fact, sel], outputs)
 
     def wire_load(self, blocks: gr.Blocks) -> None:
         """Paint the page when a browser opens it."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from app.ui.assets import CHAT_ACTIONS_JS, CHAT_TEMPLATE
+from app.ui.memory_panel import MemoryPanel
 from app.ui.state import Selection
 
 #: Key of the browser-storage entry remembering the last open chat.
@@ -369,6 +370,7 @@ class ChatParts:
     settings: SettingsPanel
     prompt: PromptPanel
     reasoning: ReasoningEditor
+    memory: MemoryPanel
 
     @classmethod
     def render(cls) -> ChatParts:
@@ -383,7 +385,8 @@ class ChatParts:
                 reasoning = ReasoningEditor.render()
                 settings = SettingsPanel.render()
                 prompt = PromptPanel.render()
-        return cls(state, sidebar, conversation, editor, settings, prompt, reasoning)
+                memory = MemoryPanel.render()
+        return cls(state, sidebar, conversation, editor, settings, prompt, reasoning, memory)
 
     def screen_outputs(self) -> list[gr.blocks.Block]:
         """Every component that showing a chat may update."""

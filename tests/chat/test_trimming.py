@@ -11,11 +11,14 @@ import pytest
 from app.context import AppContext
 from app.engine.fake import FakeBackend
 from app.engine.llamacpp import LlamaCppBackend, LoadOptions
+from app.storage.memory_types import MemorySettings
 from app.storage.types import ChatSettings
 from tests.chat.conftest import write_preset
 from tests.chat.test_service import character_id, last
 
 TURNS = 24
+#: Long-term memory would bring trimmed messages back; these tests are about trimming.
+NO_MEMORY = MemorySettings(enabled=False)
 #: A card without a lorebook: nothing above the history changes from turn to turn.
 PLAIN_CARD = {
     "spec": "chara_card_v2",
@@ -40,6 +43,7 @@ def play(context: AppContext, backend: FakeBackend) -> tuple[list[int], list[str
     """Play TURNS turns; the oldest user message in each prompt, and the prompts."""
     context.models.use(backend)
     chat = context.chat.new_chat(character_id(context))
+    context.services.memory.save_settings(chat.id, NO_MEMORY)  # trimming alone
     oldest, prompts = [], []
     for turn in range(TURNS):
         backend.enqueue([f"r{turn:02d} " + "x" * 300])
@@ -83,6 +87,7 @@ def test_a_real_model_without_shift_reevaluates_only_at_the_chunk_trims(
     wren = context.library.import_card(json.dumps(PLAIN_CARD).encode(), source_name="wren.json")
     chat = context.chat.new_chat(wren.id)
     context.stores.chats.update_settings(chat.id, ChatSettings(preset="Short"))
+    context.services.memory.save_settings(chat.id, NO_MEMORY)
     reused, evaluated = [], []
     for turn in range(22):
         done = last(context.chat.send(chat.id, f"u{turn:02d} " + "tell me more. " * 12))

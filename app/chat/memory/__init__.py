@@ -1,0 +1,1 @@
+"""Long-term memory: recall of messages that left the context window."""

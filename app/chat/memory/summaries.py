@@ -1,0 +1,260 @@
+"""Summaries of the messages that left the context, written in the background.
+
+Messages on the active path are summarized in blocks (the chat's ``summary_block``) once
+a whole block is out of the prompt.  A summary names the messages it covers and a digest
+of their text: an edit, a swipe or a deletion among them makes it stale on this path and
+it is written again.  Summaries over the chat's share of the context are merged, oldest
+first (pinned ones never are).
+
+The loaded model writes them after a reply, on a thread of its own; a reply that starts
+meanwhile cancels the summary under way (:meth:`SummaryWorker.pause`), so it never waits
+for more than the abort.  The in-process backend saves the chat's KV cache when the
+summary's prompt displaces it and restores it for the next reply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from app.storage.memory_types import MemorySettings, Summary
+from app.storage.types import Message
+
+log = logging.getLogger(__name__)
+
+#: ``write(instruction, text, cancel) -> summary`` (None: cancelled or failed).
+Writer = Callable[[str, str, threading.Event], str | None]
+
+SUMMARY_INSTRUCTION = (
+    "Summarize this part of a roleplay chat in at most three sentences. Keep names, "
+    "places, facts, decisions and promises; write in the past tense."
+)
+MERGE_INSTRUCTION = (
+    "These are summaries of two consecutive parts of a story. Combine them into one "
+    "summary of at most four sentences, keeping names, places, facts and decisions."
+)
+#: A message longer than this many characters is cut in a summary's prompt.
+MESSAGE_CHARS = 800
+
+
+def block_digest(messages: Sequence[Message]) -> str:
+    """What a summary of ``messages`` depends on: their ids, speakers and texts."""
+    hasher = hashlib.blake2b(digest_size=12)
+    for message in messages:
+        hasher.update(f"{message.id}\x00{message.speaker}\x00{message.content}\x01".encode())
+    return hasher.hexdigest()
+
+
+def transcript(messages: Sequence[Message], max_chars: int) -> str:
+    """``Speaker: text`` lines of ``messages``, each cut short, the whole within ``max_chars``."""
+    lines = []
+    for message in messages:
+        text = " ".join(message.content.split())
+        if len(text) > MESSAGE_CHARS:
+            text = text[:MESSAGE_CHARS] + " …"
+        lines.append(f"{message.speaker}: {text}")
+    joined = "\n".join(lines)
+    return joined[-max_chars:] if len(joined) > max_chars else joined
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How a chat's summaries cover the start of its active path."""
+
+    #: Summaries valid on this path, in path order.
+    valid: tuple[Summary, ...] = ()
+    #: Blocks of messages that need a summary (or a new one).
+    missing: tuple[tuple[Message, ...], ...] = ()
+    #: For each missing block, the stale summary of the same messages it replaces.
+    replaces: tuple[tuple[int, ...], ...] = ()
+
+
+def coverage(
+    path: Sequence[Message], first_in: int, block: int, summaries: Sequence[Summary]
+) -> Coverage:
+    """Which summaries hold for the messages before ``first_in`` and which blocks lack one."""
+    by_first: dict[int, list[Summary]] = {}
+    for summary in summaries:
+        if summary.kind == "summary" and summary.message_ids:
+            by_first.setdefault(summary.message_ids[0], []).append(summary)
+    valid: list[Summary] = []
+    missing: list[tuple[Message, ...]] = []
+    replaces: list[tuple[int, ...]] = []
+    i = 0
+    while i < first_in and block > 0:
+        candidates = sorted(by_first.get(path[i].id, []), key=lambda s: -len(s.message_ids))
+        fits = (s for s in candidates if i + len(s.message_ids) <= first_in)
+        found = next((s for s in fits if _holds(s, path, i)), None)
+        if found is not None:
+            valid.append(found)
+            i += len(found.message_ids)
+            continue
+        if i + block > first_in:
+            break
+        run = tuple(path[i : i + block])
+        ids = tuple(m.id for m in run)
+        missing.append(run)
+        replaces.append(tuple(s.id for s in candidates if s.message_ids == ids))
+        i += block
+    return Coverage(tuple(valid), tuple(missing), tuple(replaces))
+
+
+def _holds(summary: Summary, path: Sequence[Message], start: int) -> bool:
+    run = path[start : start + len(summary.message_ids)]
+    if tuple(m.id for m in run) != summary.message_ids:
+        return False
+    return summary.pinned or block_digest(run) == summary.digest
+
+
+def over_budget(summaries: Sequence[Summary], budget_chars: int) -> tuple[Summary, Summary] | None:
+    """The two oldest adjacent unpinned summaries to merge, if the whole is over budget."""
+    if sum(len(s.text) for s in summaries) <= budget_chars:
+        return None
+    for older, newer in itertools.pairwise(summaries):
+        if not older.pinned and not newer.pinned:
+            return older, newer
+    return None
+
+
+class SummaryStore:
+    """What the worker reads and writes (the memory repository and the chat's path)."""
+
+    def __init__(
+        self,
+        summaries: Callable[[int], list[Summary]],
+        add: Callable[..., Summary],
+        path: Callable[[int], list[Message]],
+        settings: Callable[[int], MemorySettings],
+    ) -> None:
+        self.summaries = summaries
+        self.add = add
+        self.path = path
+        self.settings = settings
+
+
+@dataclass
+class _Queue:
+    """Chats waiting for summaries, with where each one's prompt began and its context."""
+
+    chats: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+
+class SummaryWorker:
+    """Writes chats' summaries on one background thread, out of the replies' way."""
+
+    def __init__(self, store: SummaryStore, write: Writer) -> None:
+        self._store = store
+        self._write = write
+        self._queue = _Queue()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._cancel = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, chat_id: int, first_in: int, n_ctx: int) -> None:
+        """Summarize what left the chat's prompt (``first_in``: its oldest message's index)."""
+        settings = self._store.settings(chat_id)
+        if not settings.enabled or settings.summary_block <= 0 or first_in < 1:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            self._queue.chats[chat_id] = (first_in, n_ctx)
+            self._cancel = threading.Event()
+            self._idle.clear()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="parlor-summaries", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def pause(self) -> None:
+        """A reply is starting: cancel the summary under way (it is written again later)."""
+        with self._lock:
+            self._cancel.set()
+            self._queue.chats.clear()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no summary is queued or being written; False on timeout."""
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the thread (the summary under way is cancelled)."""
+        with self._lock:
+            self._closed = True
+            self._cancel.set()
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            with self._lock:
+                self._wake.clear()
+                if self._closed:
+                    self._idle.set()
+                    return
+                if not self._queue.chats:
+                    self._idle.set()
+                    continue
+                chat_id, (first_in, n_ctx) = self._queue.chats.popitem()
+                cancel = self._cancel
+            try:
+                self._summarize(chat_id, first_in, n_ctx, cancel)
+            except Exception:  # a background job must not die: log, and go on
+                log.exception("summarizing chat %s failed", chat_id)
+            self._wake.set()
+
+    def _summarize(self, chat_id: int, first_in: int, n_ctx: int, cancel: threading.Event) -> None:
+        settings = self._store.settings(chat_id)
+        path = self._store.path(chat_id)
+        plan = coverage(
+            path, min(first_in, len(path)), settings.summary_block, self._store.summaries(chat_id)
+        )
+        room = n_ctx * 2  # characters of transcript: about half the context
+        for run, replaces in zip(plan.missing, plan.replaces, strict=True):
+            text = self._write(SUMMARY_INSTRUCTION, transcript(run, room), cancel)
+            if text is None or cancel.is_set():
+                return
+            self._store.add(
+                chat_id, "summary", text, message_ids=[m.id for m in run],
+                digest=block_digest(run), replaces=replaces,
+            )  # fmt: skip
+        self._merge(chat_id, path, first_in, settings, n_ctx, cancel)
+
+    def _merge(
+        self,
+        chat_id: int,
+        path: Sequence[Message],
+        first_in: int,
+        settings: MemorySettings,
+        n_ctx: int,
+        cancel: threading.Event,
+    ) -> None:
+        budget = int(n_ctx * settings.summary_share * 3)  # about 3 characters a token
+        while not cancel.is_set():
+            plan = coverage(path, first_in, settings.summary_block, self._store.summaries(chat_id))
+            pair = over_budget(plan.valid, budget)
+            if pair is None:
+                return
+            older, newer = pair
+            both = f"1. {older.text}\n2. {newer.text}"
+            text = self._write(MERGE_INSTRUCTION, both, cancel)
+            if text is None or cancel.is_set():
+                return
+            ids = [*older.message_ids, *newer.message_ids]
+            run = [m for m in path if m.id in set(ids)]
+            self._store.add(
+                chat_id, "summary", text, message_ids=ids, digest=block_digest(run),
+                replaces=(older.id, newer.id),
+            )  # fmt: skip

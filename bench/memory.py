@@ -1,0 +1,251 @@
+"""Long-term memory: embedding speed, recall latency, time to first token, RSS, recall quality.
+
+Run ``python bench/memory.py`` (``--turns N`` shortens the replay, ``--json FILE`` also
+writes the figures).  Everything runs in one process on the bundled SmolLM2 and the
+bundled all-MiniLM-L6-v2; memory off is measured in the same run:
+
+* embedding: a 600-message chat embedded as ``parlor import`` does (messages/s);
+* recall query: one search (query embedding included) over a 10,000-message chat's
+  vectors (random unit vectors stored through the repository, so no hour of embedding);
+* time to first token over a replay of ``--turns`` turns at n_ctx 2048: two chats with
+  the same messages, memory on and off, taking turns (the off chat's turn starts when no
+  summary is being written; the on chat's pays for its own summaries);
+* RSS: the process before and after the embedder is loaded;
+* recall quality: the planted-fact test (600 messages, five facts in the first 70,
+  n_ctx 2048): how many questions bring their fact into the prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.context import AppContext, build_context
+from app.engine.llamacpp import LoadOptions
+from app.engine.models import bundled_model_path
+from app.settings import Settings
+from app.storage.memory_types import MemorySettings, StoredChunk
+from app.storage.repositories.memory import MemoryRepository
+from app.storage.types import ChatSettings, Role
+from tests.memory.test_recall import FACTS, long_chat
+
+WORDS = [
+    "the",
+    "lighthouse",
+    "keeper",
+    "ship",
+    "storm",
+    "river",
+    "tavern",
+    "wine",
+    "mill",
+    "harbour",
+    "gulls",
+    "nets",
+    "said",
+    "walked",
+    "looked",
+    "quietly",
+    "smiled",
+    "door",
+    "night",
+    "sea",
+    "wind",
+    "rain",
+    "lantern",
+    "rope",
+    "deck",
+    "captain",
+    "bread",
+    "market",
+    "song",
+    "promise",
+    "letter",
+    "island",
+    "fog",
+    "bell",
+]
+CARD = {
+    "spec": "chara_card_v2",
+    "spec_version": "2.0",
+    "data": {"name": "Bram", "description": "Bram keeps an inn.", "first_mes": "Welcome!"},
+}
+
+
+def rss_mib() -> float:
+    """This process's resident set size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    """``n`` words of harbour talk."""
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def new_chat(context: AppContext, memory: bool) -> int:
+    """A chat with Bram on the Short preset, memory on or off (each its own card, so
+    neither chat's prompt reuses the other's cache)."""
+    data = {**CARD["data"], "name": "Bram" if memory else "Brom"}  # type: ignore[dict-item]
+    card = context.library.import_card(
+        json.dumps({**CARD, "data": data}).encode(), source_name="bram.json"
+    )
+    chat = context.chat.new_chat(card.id)
+    context.stores.chats.update_settings(chat.id, ChatSettings(preset="Short"))
+    context.services.memory.save_settings(chat.id, MemorySettings(enabled=memory))
+    return chat.id
+
+
+def filled_chat(context: AppContext, n: int, rng: random.Random) -> int:
+    """A stored chat of ``n`` messages of 150–600 characters."""
+    chat_id = new_chat(context, True)
+    chats = context.stores.chats
+    parent = chats.active_path(chat_id)[-1].id
+    for i in range(1, n):
+        role, who = (Role.USER, "User") if i % 2 else (Role.ASSISTANT, "Bram")
+        text = " ".join(sentence(rng, rng.randint(6, 12)) for _ in range(rng.randint(2, 8)))
+        parent = chats.add_message(chat_id, parent, role=role, speaker=who, content=text).id
+    return chat_id
+
+
+def bench_embedding(context: AppContext, rng: random.Random) -> dict[str, float]:
+    chat_id = filled_chat(context, 600, rng)
+    memory = context.services.memory
+    memory.index(chat_id)  # warm up: loads torch and the model, embeds all
+    rebuilt = []
+    for _ in range(2):
+        started = time.perf_counter()
+        count = memory.rebuild(chat_id)
+        rebuilt.append(count / (time.perf_counter() - started))
+    return {"messages": 600, "messages_per_s": round(max(rebuilt), 1)}
+
+
+def bench_recall_query(context: AppContext, db_repo: MemoryRepository) -> dict[str, float]:
+    chat_id = filled_chat(context, 10_000, random.Random(3))
+    path = context.stores.chats.active_path(chat_id)
+    rng = np.random.default_rng(0)
+    chunks: dict[int, list[StoredChunk]] = {}
+    for message in path:
+        n = 1 + int(len(message.content) > 400)
+        vectors = rng.normal(size=(n, 384)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        chunks[message.id] = [
+            StoredChunk(message.id, i, "bench", message.content[:400], v.tobytes())
+            for i, v in enumerate(vectors)
+        ]
+    db_repo.replace(chat_id, "all-MiniLM-L6-v2", 384, chunks)
+    index = context.services.memory.index_of()
+    eligible = [m.id for m in path[:-40]]
+    started = time.perf_counter()
+    index.search(chat_id, ["first"], eligible, limit=5, threshold=0.0)
+    first = time.perf_counter() - started
+    times = []
+    for i in range(30):
+        started = time.perf_counter()
+        index.search(chat_id, [f"Where did the captain go on day {i}?"], eligible, limit=5,
+                     threshold=0.25)  # fmt: skip
+        times.append(time.perf_counter() - started)
+    n_chunks = sum(len(c) for c in chunks.values())
+    return {
+        "messages": len(path), "chunks": n_chunks,
+        "median_ms": round(statistics.median(times) * 1000, 1),
+        "p95_ms": round(sorted(times)[int(len(times) * 0.95) - 1] * 1000, 1),
+        "first_search_ms": round(first * 1000, 1),
+    }  # fmt: skip
+
+
+def first_token(context: AppContext, chat_id: int, text: str) -> float:
+    """Seconds from the send to the first streamed text of the reply."""
+    started = time.perf_counter()
+    ttft = 0.0
+    for _progress in context.chat.send(chat_id, text):
+        if not ttft:
+            ttft = time.perf_counter() - started
+    return ttft
+
+
+def bench_replay(context: AppContext, turns: int) -> dict[str, Any]:
+    on, off = new_chat(context, True), new_chat(context, False)
+    rng = random.Random(11)
+    memory = context.services.memory
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    for turn in range(turns):
+        text = " ".join(sentence(rng, rng.randint(8, 14)) for _ in range(3))
+        order = [("on", on), ("off", off)] if turn % 2 == 0 else [("off", off), ("on", on)]
+        for name, chat_id in order:
+            if name == "off":
+                memory.wait_for_summaries(120)  # the off chat never waits for the on's
+            times[name].append(first_token(context, chat_id, text))
+    memory.wait_for_summaries(120)
+    med_on, med_off = statistics.median(times["on"]), statistics.median(times["off"])
+    summaries = [v for v in memory.summaries(on) if v.state == "current"]
+    return {
+        "turns": turns,
+        "ttft_median_on_ms": round(med_on * 1000, 1),
+        "ttft_median_off_ms": round(med_off * 1000, 1),
+        "ratio": round(med_on / med_off, 3),
+        "ttft_mean_on_ms": round(statistics.mean(times["on"]) * 1000, 1),
+        "ttft_mean_off_ms": round(statistics.mean(times["off"]) * 1000, 1),
+        "summaries_written": len(summaries),
+    }
+
+
+def bench_quality(context: AppContext) -> dict[str, Any]:
+    chat_id = long_chat(context)
+    found, largest = 0, 0
+    for _, _, question, answer in FACTS:
+        prompt = context.chat.prompt(chat_id, extra_user_message=question)
+        found += answer in prompt.text
+        largest = max(largest, prompt.n_tokens)
+    return {"facts_found": found, "of": len(FACTS), "largest_prompt_tokens": largest}
+
+
+def main() -> int:
+    """Run every measurement and print (and optionally write) the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=100)
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args()
+    model = bundled_model_path()
+    assert model is not None
+    with tempfile.TemporaryDirectory() as home:
+        folder = Path(home)
+        (folder / "presets").mkdir()
+        (folder / "presets" / "Short.yaml").write_text("name: Short\nmax_new_tokens: 16\n")
+        context = build_context(Settings.load(data_dir=folder), load_model=False)
+        context.models.load(model, LoadOptions(n_ctx=2048, threads=2))
+        results: dict[str, Any] = {"rss_before_embedder_mib": round(rss_mib(), 1)}
+        context.services.memory.load_embedder()
+        results["rss_after_embedder_mib"] = round(rss_mib(), 1)
+        results["replay"] = bench_replay(context, args.turns)
+        print(json.dumps(results["replay"]), flush=True)
+        results["embedding"] = bench_embedding(context, random.Random(5))
+        print(json.dumps(results["embedding"]), flush=True)
+        results["recall_query"] = bench_recall_query(context, MemoryRepository(context.db))
+        print(json.dumps(results["recall_query"]), flush=True)
+        results["quality"] = bench_quality(context)
+        context.close()
+    results["rss_added_mib"] = round(
+        results["rss_after_embedder_mib"] - results["rss_before_embedder_mib"], 1
+    )
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Recall with the real embedder: planted facts come back once they left the context.
+
+A 600-message chat on SmolLM2 with a 2,048-token context holds five facts in its first
+70 messages; a question about each must bring its fact into the prompt (for at least 4
+of 5), and no prompt may exceed the context.  Replies are not generated: the prompts are
+what recall changes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from app.context import AppContext
+from app.engine.llamacpp import LoadOptions
+from app.storage.memory_types import MemorySettings
+from app.storage.types import Role
+
+pytestmark = pytest.mark.model
+
+CARD = {
+    "spec": "chara_card_v2",
+    "spec_version": "2.0",
+    "data": {
+        "name": "Bram",
+        "description": "Bram is a talkative innkeeper in a harbour town.",
+        "first_mes": "Welcome to the Gull and Anchor! What can I get you?",
+    },
+}
+
+#: (message index, fact, question, what the prompt must then hold)
+FACTS = (
+    (5, "My sister Marguerite lives in Lisbon and breeds greyhounds.",
+     "Remind me, which city does my sister Marguerite live in?", "Lisbon"),
+    (19, "I hid the key to the wine cellar under the blue flowerpot by the door.",
+     "Where did I hide the key to the wine cellar?", "blue flowerpot"),
+    (33, "My favourite dish in the whole world is mushroom risotto with saffron.",
+     "What did I say my favourite dish was?", "risotto"),
+    (48, "The captain of the Silver Heron is called Orlov and he has a wooden leg.",
+     "What was the name of the captain of the Silver Heron?", "Orlov"),
+    (64, "I was born in 1987 in a tiny mountain village called Kettlewell.",
+     "In which village was I born?", "Kettlewell"),
+)  # fmt: skip
+
+_TOPICS = (
+    "the weather over the harbour", "the price of fish at the market", "a song the sailors sang",
+    "the new lamps on the pier", "a card game from last night", "the baker's burnt bread",
+    "gulls stealing from the nets", "the tide tables", "a quarrel between two merchants",
+    "the painted sign above the door", "rumours about smugglers", "the festival next month",
+)  # fmt: skip
+
+
+def filler(rng: random.Random, is_user: bool) -> str:
+    """Small talk about harbour life (no fact's words in it)."""
+    topic = rng.choice(_TOPICS)
+    if is_user:
+        return f"Tell me more about {topic}. I heard something odd about it this morning."
+    return (
+        f"Ah, {topic}! Folk here talk of little else. Some say it started years ago, others "
+        f"swear it was only last week. Pour yourself another cup and I'll tell you all of it."
+    )
+
+
+def long_chat(context: AppContext, n_messages: int = 600) -> int:
+    """A stored chat of ``n_messages`` alternating messages with FACTS planted in it."""
+    card = context.library.import_card(json.dumps(CARD).encode(), source_name="bram.json")
+    chat = context.chat.new_chat(card.id)
+    chats = context.stores.chats
+    parent = chats.active_path(chat.id)[-1].id
+    planted = {index: fact for index, fact, _, _ in FACTS}
+    rng = random.Random(7)
+    for i in range(1, n_messages):
+        is_user = i % 2 == 1
+        text = planted.get(i) or filler(rng, is_user)
+        role, speaker = (Role.USER, "User") if is_user else (Role.ASSISTANT, "Bram")
+        parent = chats.add_message(chat.id, parent, role=role, speaker=speaker, content=text).id
+    return chat.id
+
+
+def test_planted_facts_are_recalled_into_a_2048_token_context(
+    context: AppContext, smollm_path: Path
+) -> None:
+    context.models.load(smollm_path, LoadOptions(n_ctx=2048, threads=2))
+    chat_id = long_chat(context)
+    memory = context.services.memory
+    found = []
+    for _, _, question, answer in FACTS:
+        prompt = context.chat.prompt(chat_id, extra_user_message=question)
+        assert prompt.n_tokens < 2048
+        assert "Past events" in prompt.text  # the memories block is in the prompt
+        found.append(answer in prompt.text)
+    assert sum(found) >= 4, found
+    overview = memory.overview(chat_id)
+    assert overview.messages == 600 and overview.chunks >= 600
+    # The control: with the chat's memory off, no fact is in any prompt.
+    memory.save_settings(chat_id, MemorySettings(enabled=False))
+    for _, _, question, answer in FACTS:
+        assert answer not in context.chat.prompt(chat_id, extra_user_message=question).text
