@@ -215,12 +215,13 @@ class ChatPage:
         panel.cancel.click(self.boundary.guard(editing.cancel), None, **quick)
 
     def _setup_memory(self) -> None:
-        """The Memory panel: shown for the open chat, refreshed after each change of it."""
+        """The Memory panel: shown for the open chat, refreshed when the status line changes
+        (a chat opened, a reply ended), not on every streamed piece of a reply."""
         panel, controls, guard = self.parts.memory, self.memory, self.boundary.guard
         sel, status = self.selection, self.parts.conversation.status
         show: Options = {"outputs": panel.outputs(), "show_progress": "hidden"}
         panel.accordion.expand(guard(controls.show), [sel], **show)
-        self.parts.conversation.chat_html.change(guard(controls.show), [sel], **show)
+        status.change(guard(controls.show), [sel], **show)
         outputs = [*panel.outputs(), status]
         panel.save.click(guard(controls.save), [*panel.settings_inputs(), sel], outputs)
         panel.rebuild.click(guard(controls.rebuild), [sel], outputs, show_progress="full")

@@ -238,7 +238,9 @@ class ChatStreaming:
                     names, item.text, user_text=user_text, label=label,
                     thought=item.thought if show else None,
                 )  # fmt: skip
-                yield {live_html: prefix + live}
+                # Stop is shown again with every piece: the end of the reply before this
+                # one (a queued send) may land after this reply's first update.
+                yield {live_html: prefix + live, **self.writing()}
         except ParlorError as exc:
             updates = {**self.screen.show(sel, sel, status=str(exc), failed=True), **self.idle()}
             if typed and typed.text.strip() and not self._stored_since(sel, typed.at):

@@ -249,7 +249,7 @@ class GroupControls:
                     live = self.screen.html.live(
                         who, reply.progress.text, user_text=user_text, label=label
                     )
-                    yield {live_html: live}
+                    yield {live_html: live, **self.stream.writing()}
         except ParlorError as exc:
             yield {**self.screen.show(sel, sel, status=str(exc), failed=True), **self.stream.idle()}
             return
