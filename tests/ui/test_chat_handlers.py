@@ -161,7 +161,9 @@ def test_send_streams_into_the_live_pane_only_then_patches_the_chat(
     assert "Hello <em>there</em>" in first[conv.live_html]
     assert first[conv.send]["visible"] is False and first[conv.stop]["visible"] is True
     assert middle, "the reply should stream"
-    assert all(set(step) == {conv.live_html} for step in middle)
+    # Streamed pieces patch the live pane only (and keep Stop shown), never the chat pane.
+    assert all(set(step) == {conv.live_html, conv.send, conv.stop} for step in middle)
+    assert all(step[conv.stop]["visible"] is True for step in middle)
     assert "word3" in middle[-1][conv.live_html]
     patch = final[conv.chat_html]
     assert patch["reset"] is False and patch["keep"] == 1  # the greeting stays on screen

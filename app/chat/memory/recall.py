@@ -115,7 +115,8 @@ class MemoryRecall:
         n_ctx: int,
     ) -> str:
         """The story so far: valid summaries of what left the prompt (the newest that fit
-        the chat's share of the context) and the pinned facts."""
+        the chat's share of the context, and always the newest, even one over it: the
+        history then gives way) and the pinned facts."""
         stored = self._repository.summaries(chat_id)
         facts = [s.text for s in stored if s.kind == "fact"]
         plan = coverage(history, first, settings.summary_block, stored)
@@ -123,7 +124,7 @@ class MemoryRecall:
         kept: list[str] = []
         for summary in reversed(plan.valid):
             budget -= len(summary.text)
-            if budget < 0:
+            if budget < 0 and kept:
                 break
             kept.insert(0, summary.text)
         return render_story(self._sandbox, kept, facts)
