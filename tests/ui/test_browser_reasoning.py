@@ -78,7 +78,10 @@ def test_a_budget_ends_the_thinking_then_edit_hide_and_delete(page: Page, live_s
     wait_done(page)
     block = page.locator(BLOCK)
     expect(block.locator("summary")).to_contain_text("Thought for")
-    expect(page.locator(f"{LAST} > .msg-main > .msg-body")).not_to_have_text("")
+    # The answer after the forced close is the model's: SmolLM2 may end it at once. The
+    # close and the answer's start are checked on the real model in
+    # tests/chat/test_reasoning_model.py.
+    expect(page.locator(f"{LAST} > .msg-main > .msg-body")).to_have_count(1)
 
     block.locator(".reasoning-edit").click()
     box = page.locator("#parlor-reasoning-edit-box textarea")
