@@ -192,7 +192,8 @@ def build_memory(
     store = SummaryStore(
         repository.summaries, repository.add_summary, model.chats.active_path, repository.settings
     )
-    worker = SummaryWorker(store, ModelWriter(model.models, model.requests))
+    writer = ModelWriter(model.models, model.requests)
+    worker = SummaryWorker(store, writer, writer.count_tokens)
     return MemoryRecall(MemoryIndex(repository, embedder), repository, sandbox, worker)
 
 

@@ -5,12 +5,14 @@ writes the figures).  Everything runs in one process on the bundled SmolLM2 and 
 bundled all-MiniLM-L6-v2; memory off is measured in the same run:
 
 * embedding: a 600-message chat embedded as ``parlor import`` does (messages/s);
-* recall query: one search (query embedding included) over a 10,000-message chat's
-  vectors (random unit vectors stored through the repository, so no hour of embedding);
+* recall query: one turn's search (the new message embedded, the two before it held
+  already) over a 10,000-message chat's vectors (random unit vectors stored through the
+  repository, so no hour of embedding);
 * time to first token over a replay of ``--turns`` turns at n_ctx 2048: two chats with
   the same messages, memory on and off, taking turns (the off chat's turn starts when no
   summary is being written; the on chat's pays for its own summaries);
-* RSS: the process before and after the embedder is loaded;
+* RSS: the process (the app with its UI imported and SmolLM2 loaded) before and after
+  the embedder is loaded, and after the 600-message embedding;
 * recall quality: the planted-fact test (600 messages, five facts in the first 70,
   n_ctx 2048): how many questions bring their fact into the prompt.
 """
@@ -150,13 +152,15 @@ def bench_recall_query(context: AppContext, db_repo: MemoryRepository) -> dict[s
     index = context.services.memory.index_of()
     eligible = [m.id for m in path[:-40]]
     started = time.perf_counter()
-    index.search(chat_id, ["first"], eligible, limit=5, threshold=0.0)
+    index.search(chat_id, index.embedder.embed(["first"]), eligible, limit=5, threshold=0.0)
     first = time.perf_counter() - started
     times = []
     for i in range(30):
         started = time.perf_counter()
-        index.search(chat_id, [f"Where did the captain go on day {i}?"], eligible, limit=5,
-                     threshold=0.25)  # fmt: skip
+        # a turn's query: the new message embedded, the two before it held already
+        query = index.embedder.embed([f"Where did the captain go on day {i}?"])
+        held = index.query_vectors(chat_id, path[-2:])
+        index.search(chat_id, np.concatenate([query, held]), eligible, limit=5, threshold=0.25)
         times.append(time.perf_counter() - started)
     n_chunks = sum(len(c) for c in chunks.values())
     return {
@@ -182,6 +186,7 @@ def bench_replay(context: AppContext, turns: int) -> dict[str, Any]:
     rng = random.Random(11)
     memory = context.services.memory
     times: dict[str, list[float]] = {"on": [], "off": []}
+    refreshed, last_block = 0, ""
     for turn in range(turns):
         text = " ".join(sentence(rng, rng.randint(8, 14)) for _ in range(3))
         order = [("on", on), ("off", off)] if turn % 2 == 0 else [("off", off), ("on", on)]
@@ -189,6 +194,9 @@ def bench_replay(context: AppContext, turns: int) -> dict[str, Any]:
             if name == "off":
                 memory.wait_for_summaries(120)  # the off chat never waits for the on's
             times[name].append(first_token(context, chat_id, text))
+        block = memory.overview(on).block
+        refreshed += block != last_block
+        last_block = block
     memory.wait_for_summaries(120)
     med_on, med_off = statistics.median(times["on"]), statistics.median(times["off"])
     summaries = [v for v in memory.summaries(on) if v.state == "current"]
@@ -200,6 +208,7 @@ def bench_replay(context: AppContext, turns: int) -> dict[str, Any]:
         "ttft_mean_on_ms": round(statistics.mean(times["on"]) * 1000, 1),
         "ttft_mean_off_ms": round(statistics.mean(times["off"]) * 1000, 1),
         "summaries_written": len(summaries),
+        "memories_block_changed_turns": refreshed,
     }
 
 
@@ -225,22 +234,25 @@ def main() -> int:
         folder = Path(home)
         (folder / "presets").mkdir()
         (folder / "presets" / "Short.yaml").write_text("name: Short\nmax_new_tokens: 16\n")
+        import app.ui.app  # noqa: F401  (the process as `python launch.py` runs it)
+
         context = build_context(Settings.load(data_dir=folder), load_model=False)
         context.models.load(model, LoadOptions(n_ctx=2048, threads=2))
         results: dict[str, Any] = {"rss_before_embedder_mib": round(rss_mib(), 1)}
         context.services.memory.load_embedder()
         results["rss_after_embedder_mib"] = round(rss_mib(), 1)
+        results["embedding"] = bench_embedding(context, random.Random(5))
+        results["rss_after_embedding_mib"] = round(rss_mib(), 1)
+        print(json.dumps(results["embedding"]), flush=True)
         results["replay"] = bench_replay(context, args.turns)
         print(json.dumps(results["replay"]), flush=True)
-        results["embedding"] = bench_embedding(context, random.Random(5))
-        print(json.dumps(results["embedding"]), flush=True)
         results["recall_query"] = bench_recall_query(context, MemoryRepository(context.db))
         print(json.dumps(results["recall_query"]), flush=True)
         results["quality"] = bench_quality(context)
         context.close()
-    results["rss_added_mib"] = round(
-        results["rss_after_embedder_mib"] - results["rss_before_embedder_mib"], 1
-    )
+    before = results["rss_before_embedder_mib"]
+    results["rss_added_mib"] = round(results["rss_after_embedder_mib"] - before, 1)
+    results["rss_added_after_embedding_mib"] = round(results["rss_after_embedding_mib"] - before, 1)
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")

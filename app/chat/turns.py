@@ -287,8 +287,9 @@ class TurnRunner:
             context = replace(context, request=replace(context.request, lore=lore))
         prompt = self._build(context)
         memory = self.memory.recall(
-            context.chat.id, context.messages, prompt, n_ctx=context.request.n_ctx, record=record
-        )
+            context.chat.id, context.messages, prompt,
+            n_ctx=context.request.n_ctx, record=record, count=self.count_tokens,
+        )  # fmt: skip
         if memory is None:
             return prompt
         return self._build(replace(context, request=replace(context.request, memory=memory)))

@@ -11,6 +11,8 @@ off never loads it.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib.util
 import os
 import shutil
@@ -97,13 +99,27 @@ def unpacked_model(target: Path, source: Path | None = None) -> Path:
     return target
 
 
-def cpu_threads() -> int:
-    """Threads torch embeds with on the CPU: half the cores (at least one).
+def cpu_threads(bulk: bool) -> int:
+    """Threads torch embeds with on the CPU: every core for a bulk job (an import, a
+    rebuild, a chat's first index), half of them (at least one) for a turn's few texts.
 
-    The chat model uses every core; torch's spinning threads fighting it for them made
-    one query ten times slower on a busy 2-core machine than a single thread does.
+    The chat model uses every core while it generates; torch's spinning threads fighting
+    it for them made one query ten times slower on a busy 2-core machine than a single
+    thread does.
     """
-    return max(1, (os.cpu_count() or 2) // 2)
+    cores = os.cpu_count() or 2
+    return cores if bulk else max(1, cores // 2)
+
+
+def release_freed_memory() -> None:
+    """Give the C heap's freed pages back to the system (glibc's ``malloc_trim``).
+
+    A bulk embedding leaves a few hundred MB of freed activations in the heap, which
+    glibc keeps; elsewhere this does nothing.
+    """
+    process = ctypes.CDLL(None)  # the symbols already loaded: libc's among them
+    if hasattr(process, "malloc_trim"):
+        process.malloc_trim(0)
 
 
 class _MiniLM:
@@ -121,29 +137,46 @@ class _MiniLM:
 
 
 class SentenceTransformerEmbedder(_MiniLM):
-    """all-MiniLM-L6-v2 through sentence-transformers, on a GPU when torch sees one."""
+    """all-MiniLM-L6-v2 through sentence-transformers, on a GPU when torch sees one.
+
+    On a CPU with bfloat16 instructions (AVX512-BF16, AMX) the model runs under bfloat16
+    autocast: about twice as fast, and every vector within 0.998 cosine of float32's.
+    """
 
     def __init__(self, model_dir: Path, device: str | None = None) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
 
         chosen = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if chosen == "cpu":
-            torch.set_num_threads(cpu_threads())
         self._model = SentenceTransformer(str(model_dir), device=chosen, local_files_only=True)
         self.device = chosen
+        #: Whether the CPU runs the model in bfloat16.
+        self.bfloat16 = chosen == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        release_freed_memory()
 
     def embed(self, texts: Sequence[str]) -> NDArray[float32]:
         """Normalized vectors of ``texts``."""
         import numpy as np
+        import torch
 
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=BATCH_SIZE,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
+        bulk = len(texts) > BATCH_SIZE // 4
+        if self.device == "cpu":
+            torch.set_num_threads(cpu_threads(bulk))
+        precision = (
+            torch.autocast("cpu", dtype=torch.bfloat16)
+            if self.bfloat16
+            else contextlib.nullcontext()
         )
+        with precision:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=BATCH_SIZE,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        if bulk:
+            release_freed_memory()
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), MODEL_DIM)
 
 

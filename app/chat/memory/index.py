@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,6 +62,24 @@ class _Vectors:
         rows = np.flatnonzero(keep)
         self.chunk_indexes = [self.chunk_indexes[i] for i in rows]
         self.texts = [self.texts[i] for i in rows]
+
+    def mean_of(self, message_id: int) -> NDArray[np.float32]:
+        """The unit-length mean of a message's chunk vectors (zeros: it has none)."""
+        rows = self.matrix.reshape(-1, self.dim)[self.message_ids == message_id]
+        if not len(rows):
+            return np.zeros(self.dim, np.float32)
+        mean = rows.mean(axis=0)
+        unit: NDArray[np.float32] = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(
+            np.float32
+        )
+        return unit
+
+    def row_of(self, message_id: int, chunk_index: int, text: str) -> int | None:
+        """The row holding that chunk with that text (None: gone or changed)."""
+        for row in np.flatnonzero(self.message_ids == message_id):
+            if self.chunk_indexes[row] == chunk_index and self.texts[row] == text:
+                return int(row)
+        return None
 
     def add(self, chunks: Sequence[StoredChunk], vectors: NDArray[np.float32]) -> None:
         ids = np.fromiter((c.message_id for c in chunks), np.int64, len(chunks))
@@ -118,40 +136,73 @@ class MemoryIndex:
                     progress(done, len(todo))
             return len(todo)
 
+    def query_vectors(self, chat_id: int, messages: Sequence[Message]) -> NDArray[np.float32]:
+        """One query row per message: a stored message's held chunk vectors, averaged (no
+        embedding), else its text embedded now."""
+        rows: list[NDArray[np.float32] | None] = []
+        with self._lock:
+            vectors = self._vectors(chat_id)
+            held = vectors.digests
+            for message in messages:
+                if message.id > 0 and held.get(message.id) == digest_of(message):
+                    rows.append(vectors.mean_of(message.id))
+                else:
+                    rows.append(None)
+        todo = [m.content for m, row in zip(messages, rows, strict=True) if row is None]
+        fresh: Iterator[NDArray[np.float32]] = iter(
+            self.embedder.embed(todo) if todo else _empty(self.embedder.dim)
+        )
+        filled = [row if row is not None else next(fresh) for row in rows]
+        return np.stack(filled).astype(np.float32) if filled else _empty(self.embedder.dim)
+
     def search(
         self,
         chat_id: int,
-        queries: Sequence[str],
+        query: NDArray[np.float32],
         eligible: Sequence[int],
         *,
         limit: int,
         threshold: float,
     ) -> list[Hit]:
-        """Up to ``limit`` chunks of the messages in ``eligible`` similar to ``queries``.
+        """Up to ``limit`` chunks of the messages in ``eligible`` similar to ``query``
+        (:meth:`query_vectors`, one row per message, newest first).
 
-        Each query (newest first) ranks the chunks on its own and the rankings are taken
-        in turns, so the newest message's best match is always among the first; a chunk
-        nearly the same as one already taken is skipped.
+        Each query row ranks the chunks on its own and the rankings are taken in turns,
+        so the newest message's best match is always among the first; a chunk nearly the
+        same as one already taken is skipped.
         """
         with self._lock:
             vectors = self._vectors(chat_id)
-            if not len(vectors.message_ids) or not eligible or limit <= 0 or not queries:
+            if not len(vectors.message_ids) or not eligible or limit <= 0 or not len(query):
                 return []
             ids, matrix = vectors.message_ids, vectors.matrix
             chunk_indexes, texts = vectors.chunk_indexes, vectors.texts
-        scores = matrix @ self.embedder.embed(list(queries)).T
+        scores = matrix @ query.T
         allowed = np.isin(ids, np.asarray(eligible, np.int64))
-        rankings = [_ranked(scores[:, q], allowed, threshold) for q in range(len(queries))]
+        rankings = [_ranked(scores[:, q], allowed, threshold) for q in range(len(query))]
         chosen = _interleaved(rankings, matrix, limit)
         best = scores.max(axis=1)
         return [Hit(int(ids[i]), chunk_indexes[i], texts[i], float(best[i])) for i in chosen]
 
+    def rescored(
+        self, chat_id: int, hits: Sequence[Hit], query: NDArray[np.float32]
+    ) -> list[Hit] | None:
+        """``hits`` scored against ``query`` (None: one of their chunks is gone or changed)."""
+        with self._lock:
+            vectors = self._vectors(chat_id)
+            rows = [vectors.row_of(h.message_id, h.chunk_index, h.text) for h in hits]
+            if any(row is None for row in rows) or not len(query):
+                return None
+            matrix = vectors.matrix[[r for r in rows if r is not None]]
+        best = (matrix @ query.T).max(axis=1)
+        return [replace(h, score=float(s)) for h, s in zip(hits, best, strict=True)]
+
     def similar_texts(
-        self, texts: Sequence[str], queries: Sequence[str], *, limit: int, threshold: float
+        self, texts: Sequence[str], query: NDArray[np.float32], *, limit: int, threshold: float
     ) -> list[int]:
-        """Indexes of the ``limit`` texts most similar to any query, at least ``threshold``
-        similar (the texts' vectors are kept, by text, for the next call)."""
-        if not texts or not queries or limit <= 0:
+        """Indexes of the ``limit`` texts most similar to any query row, at least
+        ``threshold`` similar (the texts' vectors are kept, by text, for the next call)."""
+        if not texts or not len(query) or limit <= 0:
             return []
         with self._lock:
             todo = [t for t in dict.fromkeys(texts) if t not in self._texts]
@@ -161,7 +212,7 @@ class MemoryIndex:
                 self._texts.update(zip(todo, vectors, strict=True))
         with self._lock:
             matrix = np.stack([self._texts[t] for t in texts])
-        scores = (matrix @ self.embedder.embed(list(queries)).T).max(axis=1)
+        scores = (matrix @ query.T).max(axis=1)
         rows = np.flatnonzero(scores >= threshold)
         return [int(i) for i in rows[np.argsort(-scores[rows], kind="stable")[:limit]]]
 
@@ -190,9 +241,7 @@ class MemoryIndex:
     def _embed(self, chat_id: int, messages: Sequence[Message]) -> None:
         pending = [c for m in messages for c in chunks_of(m, digest_of(m))]
         vectors = (
-            self.embedder.embed([c.text for c in pending])
-            if pending
-            else np.zeros((0, self.embedder.dim), np.float32)
+            self.embedder.embed([c.text for c in pending]) if pending else _empty(self.embedder.dim)
         )
         stored = [
             StoredChunk(c.message_id, c.chunk_index, c.digest, c.text, v.astype("<f4").tobytes())
@@ -249,3 +298,8 @@ def _batches(messages: Sequence[Message]) -> Iterable[list[Message]]:
             batch, size = [], 0
     if batch:
         yield batch
+
+
+def _empty(dim: int) -> NDArray[np.float32]:
+    """No rows of ``dim`` floats."""
+    return np.zeros((0, dim), np.float32)

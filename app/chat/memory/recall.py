@@ -12,9 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from app.chat.memory.index import Hit, MemoryIndex
-from app.chat.memory.summaries import SummaryWorker, coverage
+from app.chat.memory.summaries import SummaryWorker, TokenCounter, coverage, story_budget
 from app.prompt.formats import PromptPosition, Role
 from app.prompt.memory import MemoryPrompt, render_memories, render_story
 from app.prompt.sandbox import TemplateSandbox
@@ -24,6 +25,10 @@ from app.storage.memory_types import MemorySettings
 from app.storage.repositories.memory import MemoryRepository
 from app.storage.types import Message
 
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
 _POSITIONS = {
     "in_chat": PromptPosition.IN_CHAT,
     "after_story": PromptPosition.IN_PROMPT,
@@ -32,12 +37,27 @@ _POSITIONS = {
 _ROLES = {"system": Role.SYSTEM, "user": Role.USER, "assistant": Role.ASSISTANT}
 
 
+#: How much more similar to the query a new chunk must be than the best chunk of the
+#: block in place for the block to be recalled again (and the cache below it redone).
+FRESHER_BY = 0.05
+
+
 @dataclass(frozen=True)
 class Recalled:
-    """What one turn recalled: the chunks (oldest first) and the block they became."""
+    """What one turn recalled: the chunks (oldest first), the block they became, and the
+    stored message the block sits just before in the chat (None: placed by the settings
+    alone)."""
 
     hits: tuple[Hit, ...] = ()
     block: str = ""
+    anchor: int | None = None
+
+    def depth(self, history: Sequence[Message], default: int) -> int:
+        """The block's depth in a chat of ``history``: before its anchor, else ``default``."""
+        ids = [m.id for m in history]
+        if self.anchor is None or self.anchor not in ids:
+            return default
+        return len(ids) - ids.index(self.anchor)
 
 
 def first_in_prompt(prompt: BuiltPrompt, n_history: int) -> int:
@@ -84,6 +104,7 @@ class MemoryRecall:
         *,
         n_ctx: int,
         record: bool,
+        count: TokenCounter,
     ) -> MemoryPrompt | None:
         """The story so far and the memories block for a prompt of ``history`` (None:
         nothing to add).
@@ -99,12 +120,13 @@ class MemoryRecall:
         if record:
             with self._lock:
                 self._windows[chat_id] = (first, n_ctx)
-        story = self.story(chat_id, history, first, settings, n_ctx)
+        story = self.story(chat_id, history, first, settings, n_ctx, count)
         recalled = self._recalled(chat_id, history, first, settings, record=record)
-        if not story and not recalled:
+        if not story and not recalled.block:
             return None
         position, role = _POSITIONS[settings.position], _ROLES[settings.role]
-        return MemoryPrompt(recalled, story, position, settings.depth, role)
+        depth = recalled.depth(history, settings.depth)
+        return MemoryPrompt(recalled.block, story, position, depth, role)
 
     def story(
         self,
@@ -113,6 +135,7 @@ class MemoryRecall:
         first: int,
         settings: MemorySettings,
         n_ctx: int,
+        count: TokenCounter,
     ) -> str:
         """The story so far: valid summaries of what left the prompt (the newest that fit
         the chat's share of the context, and always the newest, even one over it: the
@@ -120,10 +143,10 @@ class MemoryRecall:
         stored = self._repository.summaries(chat_id)
         facts = [s.text for s in stored if s.kind == "fact"]
         plan = coverage(history, first, settings.summary_block, stored)
-        budget = int(n_ctx * settings.summary_share * 3) - sum(len(f) for f in facts)
+        budget = story_budget(n_ctx, settings) - sum(count(f) for f in facts)
         kept: list[str] = []
         for summary in reversed(plan.valid):
-            budget -= len(summary.text)
+            budget -= count(summary.text)
             if budget < 0 and kept:
                 break
             kept.insert(0, summary.text)
@@ -138,9 +161,9 @@ class MemoryRecall:
         candidates = [e for e in lore if e.vectorized and e.enabled and not e.constant]
         if not settings.enabled or not candidates or not history:
             return None
-        queries = [m.content for m in reversed(history[-settings.query_messages :])]
+        recent = list(reversed(history[-settings.query_messages :]))
         chosen = self.index.similar_texts(
-            [e.content for e in candidates], queries,
+            [e.content for e in candidates], self.index.query_vectors(chat_id, recent),
             limit=settings.max_chunks, threshold=settings.threshold,
         )  # fmt: skip
         active = {id(candidates[i]) for i in chosen}
@@ -166,24 +189,84 @@ class MemoryRecall:
         settings: MemorySettings,
         *,
         record: bool,
-    ) -> str:
+    ) -> Recalled:
+        """This turn's block: the last one, where it was, while it is still as relevant
+        (so the cache below it stays valid), else the chunks recalled now, at the
+        settings' depth."""
         if first <= 0:
-            return ""
+            return Recalled()
         self.index.update(chat_id, history)
-        queries = [m.content for m in reversed(history[-settings.query_messages :])]
+        recent = list(reversed(history[-settings.query_messages :]))
+        query = self.index.query_vectors(chat_id, recent)
         eligible = [m.id for m in history[:first]]
         hits = self.index.search(
-            chat_id, queries, eligible, limit=settings.max_chunks, threshold=settings.threshold
+            chat_id, query, eligible, limit=settings.max_chunks, threshold=settings.threshold
         )
-        order = {message_id: i for i, message_id in enumerate(eligible)}
-        hits.sort(key=lambda h: (order[h.message_id], h.chunk_index))
-        block = render_memories(self._sandbox, settings.template, [h.text for h in hits])
+        with self._lock:
+            previous = self._last.get(chat_id)
+        recalled = self._kept(chat_id, previous, history, first, hits, query, settings)
+        if recalled is None:
+            order = {message_id: i for i, message_id in enumerate(eligible)}
+            hits.sort(key=lambda h: (order[h.message_id], h.chunk_index))
+            recalled = Recalled(tuple(hits), "", _anchor(history, settings))
+        recalled = replace(recalled, block=self._block(settings, recalled.hits))
         if record:
             with self._lock:
-                self._last[chat_id] = Recalled(tuple(hits), block)
-        return block
+                self._last[chat_id] = recalled
+        return recalled
+
+    def _kept(
+        self,
+        chat_id: int,
+        previous: Recalled | None,
+        history: Sequence[Message],
+        first: int,
+        hits: Sequence[Hit],
+        query: NDArray[np.float32],
+        settings: MemorySettings,
+    ) -> Recalled | None:
+        """The last block, if it can stay: its messages are all still out of the prompt
+        and on the active path, unchanged; its anchor is still well inside the prompt;
+        and no chunk found now is more than :data:`FRESHER_BY` more similar to the newest
+        message than its best."""
+        if previous is None or not previous.hits:
+            return None
+        out_of_prompt = {m.id for m in history[:first]}
+        if any(h.message_id not in out_of_prompt for h in previous.hits):
+            return None
+        if settings.position == "in_chat" and not _anchor_inside(previous, history, first):
+            return None
+        newest = query[:1]  # the newest message decides
+        rescored = self.index.rescored(chat_id, previous.hits, newest)
+        found = self.index.rescored(chat_id, hits, newest) or []
+        if rescored is None:
+            return None
+        best_now = max((h.score for h in found), default=-1.0)
+        if best_now > max(h.score for h in rescored) + FRESHER_BY:
+            return None
+        return replace(previous, hits=tuple(rescored))
+
+    def _block(self, settings: MemorySettings, hits: Sequence[Hit]) -> str:
+        return render_memories(self._sandbox, settings.template, [h.text for h in hits])
 
     def last(self, chat_id: int) -> Recalled:
         """What the chat's last reply's prompt recalled."""
         with self._lock:
             return self._last.get(chat_id, Recalled())
+
+
+def _anchor(history: Sequence[Message], settings: MemorySettings) -> int | None:
+    """The stored message a new block goes just before (None: not in the chat, at depth
+    0, or before a message not yet stored)."""
+    depth = settings.depth
+    if settings.position != "in_chat" or not 0 < depth <= len(history):
+        return None
+    message = history[len(history) - depth]
+    return message.id if message.id > 0 else None
+
+
+def _anchor_inside(recalled: Recalled, history: Sequence[Message], first: int) -> bool:
+    """Whether the block's anchor is in the prompt, with a message or two to spare (an
+    anchor about to leave it would take the block to the top of the chat)."""
+    ids = [m.id for m in history]
+    return recalled.anchor in ids and ids.index(recalled.anchor) >= first + 2

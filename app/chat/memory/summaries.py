@@ -26,8 +26,15 @@ from app.storage.types import Message
 
 log = logging.getLogger(__name__)
 
-#: ``write(instruction, text, cancel) -> summary`` (None: cancelled or failed).
-Writer = Callable[[str, str, threading.Event], str | None]
+#: ``write(instruction, text, cancel, max_tokens) -> summary`` (None: cancelled or failed).
+Writer = Callable[[str, str, threading.Event, int], str | None]
+#: ``count(text) -> tokens`` in the loaded model.
+TokenCounter = Callable[[str], int]
+
+#: A summary's length in tokens, at most …
+SUMMARY_TOKENS = 160
+#: … and at least, however small the story's share of the context.
+MIN_SUMMARY_TOKENS = 48
 
 SUMMARY_INSTRUCTION = (
     "Summarize this part of a roleplay chat in at most three sentences. Keep names, "
@@ -110,9 +117,22 @@ def _holds(summary: Summary, path: Sequence[Message], start: int) -> bool:
     return summary.pinned or block_digest(run) == summary.digest
 
 
-def over_budget(summaries: Sequence[Summary], budget_chars: int) -> tuple[Summary, Summary] | None:
-    """The two oldest adjacent unpinned summaries to merge, if the whole is over budget."""
-    if sum(len(s.text) for s in summaries) <= budget_chars:
+def story_budget(n_ctx: int, settings: MemorySettings) -> int:
+    """Tokens the story so far may take in a context of ``n_ctx``."""
+    return int(n_ctx * settings.summary_share)
+
+
+def summary_tokens(budget: int) -> int:
+    """How long a summary may be: two of them fit in the story's ``budget``."""
+    return max(MIN_SUMMARY_TOKENS, min(SUMMARY_TOKENS, budget // 2))
+
+
+def over_budget(
+    summaries: Sequence[Summary], budget: int, count: TokenCounter
+) -> tuple[Summary, Summary] | None:
+    """The two oldest adjacent unpinned summaries to merge, if the whole is over
+    ``budget`` tokens."""
+    if sum(count(s.text) for s in summaries) <= budget:
         return None
     for older, newer in itertools.pairwise(summaries):
         if not older.pinned and not newer.pinned:
@@ -146,9 +166,10 @@ class _Queue:
 class SummaryWorker:
     """Writes chats' summaries on one background thread, out of the replies' way."""
 
-    def __init__(self, store: SummaryStore, write: Writer) -> None:
+    def __init__(self, store: SummaryStore, write: Writer, count: TokenCounter) -> None:
         self._store = store
         self._write = write
+        self._count = count
         self._queue = _Queue()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -222,8 +243,9 @@ class SummaryWorker:
             path, min(first_in, len(path)), settings.summary_block, self._store.summaries(chat_id)
         )
         room = n_ctx * 2  # characters of transcript: about half the context
+        length = summary_tokens(story_budget(n_ctx, settings))
         for run, replaces in zip(plan.missing, plan.replaces, strict=True):
-            text = self._write(SUMMARY_INSTRUCTION, transcript(run, room), cancel)
+            text = self._write(SUMMARY_INSTRUCTION, transcript(run, room), cancel, length)
             if text is None or cancel.is_set():
                 return
             self._store.add(
@@ -241,15 +263,15 @@ class SummaryWorker:
         n_ctx: int,
         cancel: threading.Event,
     ) -> None:
-        budget = int(n_ctx * settings.summary_share * 3)  # about 3 characters a token
+        budget = story_budget(n_ctx, settings)
         while not cancel.is_set():
             plan = coverage(path, first_in, settings.summary_block, self._store.summaries(chat_id))
-            pair = over_budget(plan.valid, budget)
+            pair = over_budget(plan.valid, budget, self._count)
             if pair is None:
                 return
             older, newer = pair
             both = f"1. {older.text}\n2. {newer.text}"
-            text = self._write(MERGE_INSTRUCTION, both, cancel)
+            text = self._write(MERGE_INSTRUCTION, both, cancel, summary_tokens(budget))
             if text is None or cancel.is_set():
                 return
             ids = [*older.message_ids, *newer.message_ids]

@@ -11,10 +11,8 @@ from app.engine.base import Finished, GenerationEvent, TextDelta
 from app.engine.manager import ModelManager
 from app.errors import ParlorError
 
-#: A summary's length in tokens, at most.
-SUMMARY_TOKENS = 160
 #: Summaries are written nearly greedily.
-SUMMARY_SAMPLING = Sampling(max_new_tokens=SUMMARY_TOKENS, overrides={"temperature": 0.2})
+SUMMARY_OVERRIDES = {"temperature": 0.2}
 
 
 class ModelWriter:
@@ -24,14 +22,24 @@ class ModelWriter:
         self._models = models
         self._requests = requests
 
-    def __call__(self, instruction: str, text: str, cancel: threading.Event) -> str | None:
-        """The model's answer to ``instruction`` about ``text``."""
+    def count_tokens(self, text: str) -> int:
+        """``text``'s length in the loaded model's tokens (about 3 characters a token
+        while none is loaded)."""
+        if not self._models.loaded:
+            return len(text) // 3
+        return self._models.current().count_tokens(text)
+
+    def __call__(
+        self, instruction: str, text: str, cancel: threading.Event, max_tokens: int
+    ) -> str | None:
+        """The model's answer to ``instruction`` about ``text``, in ``max_tokens`` at most."""
         if not self._models.loaded or cancel.is_set():
             return None
         backend = self._models.current()
         messages = [ApiMessage("system", instruction), ApiMessage("user", text)]
         try:
-            request = self._requests.for_messages(backend, messages, SUMMARY_SAMPLING)
+            sampling = Sampling(max_new_tokens=max_tokens, overrides=SUMMARY_OVERRIDES)
+            request = self._requests.for_messages(backend, messages, sampling)
         except ParlorError:
             return None
         answer, ok = collect(backend.stream(replace(request, cancel=cancel)))
