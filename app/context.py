@@ -223,7 +223,9 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         config=ConfigService(settings, model_service),
         importer=importer,
         groups=GroupService(db, stores, chat, group_files),
-        memory=MemoryService(parts.recall, MemoryRepository(db), stores.chats),
+        memory=MemoryService(
+            parts.recall, MemoryRepository(db), stores.chats, active=settings.memory
+        ),
     )
 
 

@@ -89,12 +89,10 @@ def import_one(importer: Importer, path: Path, character: str | None) -> ImportR
 
 def _embed_imported_chat(context: AppContext, result: ImportResult) -> None:
     """Embed an imported chat for long-term memory (where memory is on), with a bar."""
-    if not (context.settings.memory and result.kind == "chat" and result.item_id):
-        return
-    memory = context.services.memory
-    if memory.settings(result.item_id).enabled:
-        done = index_with_progress(memory, result.item_id)
-        print(f"  memory: embedded {done} messages")
+    if result.kind == "chat" and result.item_id:
+        done = index_with_progress(context.services.memory, result.item_id, imported=True)
+        if done:
+            print(f"  memory: embedded {done} messages")
 
 
 def _print_result(result: ImportResult) -> None:
@@ -124,7 +122,9 @@ def _note_running_server(context: AppContext, results: list[ImportResult]) -> No
         )
 
 
-def index_with_progress(memory: MemoryService, chat_id: int, *, rebuild: bool = False) -> int:
+def index_with_progress(
+    memory: MemoryService, chat_id: int, *, rebuild: bool = False, imported: bool = False
+) -> int:
     """Embed the chat's messages that need it, a progress bar on stderr; returns how many."""
     bar: ProgressBar | None = None
 
@@ -135,7 +135,7 @@ def index_with_progress(memory: MemoryService, chat_id: int, *, rebuild: bool = 
         bar.draw(done)
 
     try:
-        run = memory.rebuild if rebuild else memory.index
+        run = memory.rebuild if rebuild else memory.index_imported if imported else memory.index
         return run(chat_id, progress)
     finally:
         if bar is not None:

@@ -15,6 +15,7 @@ import gradio as gr
 
 from app.chat.chatfiles import ChatFiles
 from app.chat.imports import ImportResult
+from app.chat.memory.service import MemoryService
 from app.chat.service import ChatService
 from app.errors import ParlorError
 from app.storage.types import AuthorNoteSettings, ChatSettings
@@ -30,9 +31,15 @@ class ChatNavigation:
     """Opening and managing chats; every handler re-reads what it shows."""
 
     def __init__(
-        self, service: ChatService, chat_files: ChatFiles, screen: ChatScreen, uploads: UploadGuard
+        self,
+        service: ChatService,
+        chat_files: ChatFiles,
+        screen: ChatScreen,
+        uploads: UploadGuard,
+        memory: MemoryService,
     ) -> None:
         self.service = service
+        self.memory = memory
         self.chat_files = chat_files
         self.screen = screen
         self.parts = screen.parts
@@ -196,18 +203,32 @@ class ChatNavigation:
             panel.accordion: gr.update(open=True),
         }
 
-    def import_chats(self, files: list[Any] | None, sel: Selection) -> Updates:
-        """Import SillyTavern chat files for the selected character, one line per file."""
+    def import_chats(
+        self,
+        files: list[Any] | None,
+        sel: Selection,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's documented pattern
+    ) -> Updates:
+        """Import SillyTavern chat files for the selected character, one line per file;
+        each chat is embedded for long-term memory at once, with a progress bar."""
         report = self.parts.sidebar.import_report
         if not files:
             return {}
         if sel.character_id is None:
             return self.screen.status("Pick a character first.", error=True)
         character = str(sel.character_id)
-        results = import_uploads(
-            self.uploads, files,
-            lambda path: ImportResult(path, "chat", self.chat_files.import_file(path, character)),
-        )  # fmt: skip
+
+        def import_one(path: Path) -> ImportResult:
+            chat = self.chat_files.import_chat(path, character)
+            self.memory.index_imported(
+                chat.id,
+                lambda done, total: progress(
+                    (done, total), desc=f"Embedding {chat.title} for memory", unit="messages"
+                ),
+            )
+            return ImportResult(path, "chat", chat.title)
+
+        results = import_uploads(self.uploads, files, import_one)
         titles = [r.name for r in results if r.ok]
         updates = self.screen.show(sel, sel, status=f"Imported “{titles[-1]}”." if titles else "")
         updates[report] = text_list_html(report_lines(results), title="Chat import")

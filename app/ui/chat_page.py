@@ -56,7 +56,9 @@ class ChatPage:
         """Create the components inside the current tab and wire their events."""
         self.parts = ChatParts.render()
         self.screen = ChatScreen(self._service, self.parts, self._html, self._thumbnails)
-        self.nav = ChatNavigation(self._service, self._chat_files, self.screen, self._uploads)
+        self.nav = ChatNavigation(
+            self._service, self._chat_files, self.screen, self._uploads, self._memory
+        )
         self.stream = ChatStreaming(self._service, self.screen)
         self.group_parts = GroupParts.render()
         self.groups = GroupControls(self._groups, self.stream, self.group_parts)

@@ -513,6 +513,8 @@ def test_chats_import_and_export_as_sillytavern_jsonl(
         c for c in context.chat.chats_of(sel.character_id or 0) if c.title == "Tea time"
     )
     assert imported.settings.author_note.text == "[Rain falls.]"
+    # embedded for long-term memory at import (the greeting-less chat's two messages)
+    assert context.services.memory.overview(imported.id).messages == 2
     opened = guarded(page, page.nav.open_chat)(imported.id, sel)
     assert opened[page.parts.settings.note_text] == "[Rain falls.]"
     assert "[Rain falls.]" in context.chat.prompt(imported.id).text

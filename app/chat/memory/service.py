@@ -51,11 +51,18 @@ class MemoryService:
     """Reads and changes chats' long-term memory (one transaction per action)."""
 
     def __init__(
-        self, recall: MemoryRecall, repository: MemoryRepository, chats: ChatRepository
+        self,
+        recall: MemoryRecall,
+        repository: MemoryRepository,
+        chats: ChatRepository,
+        *,
+        active: bool = True,
     ) -> None:
         self._recall = recall
         self._repository = repository
         self._chats = chats
+        #: False when the process runs with memory off (``--no-memory``).
+        self.active = active
 
     def overview(self, chat_id: int) -> MemoryOverview:
         """The chat's memory settings, index size and last recall."""
@@ -146,6 +153,13 @@ class MemoryService:
     def index(self, chat_id: int, progress: ProgressCallback | None = None) -> int:
         """Embed the messages of the chat's active path that need it; returns how many."""
         return self._recall.index.update(chat_id, self._path(chat_id), progress)
+
+    def index_imported(self, chat_id: int, progress: ProgressCallback | None = None) -> int:
+        """Embed an imported chat now (where memory is on for the process and the chat),
+        so that its first reply does not wait for it; returns how many were embedded."""
+        if not self.active or not self.settings(chat_id).enabled:
+            return 0
+        return self.index(chat_id, progress)
 
     def rebuild(self, chat_id: int, progress: ProgressCallback | None = None) -> int:
         """Forget the chat's index and embed its active path again; returns how many."""
