@@ -71,6 +71,9 @@ class GenerationRequest:
     #: The conversation this prompt continues, for backends that keep a KV cache per
     #: conversation (a group member's turns in one chat); None: matched by content.
     cache_key: str | None = None
+    #: False for a one-off request (a background summary): the KV cache it leaves is not
+    #: kept, and it takes no saved conversation's state, so it never displaces one.
+    keep_cache: bool = True
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,8 @@ class KvSlot:
         self._states = _StateStore(max_states, state_capacity_bytes)
         #: The key of the conversation the cache holds (see :meth:`load`).
         self._key: str | None = None
+        #: Whether what the cache holds is worth saving when displaced (not a one-off).
+        self._worth_saving = True
 
     # -- what the cache holds ---------------------------------------------------------
 
@@ -205,13 +207,16 @@ class KvSlot:
 
     # -- loading a prompt -----------------------------------------------------------
 
-    def load(self, prompt: Sequence[int], key: str | None = None) -> LoadResult:
+    def load(
+        self, prompt: Sequence[int], key: str | None = None, *, keep: bool = True
+    ) -> LoadResult:
         """Make the cache hold ``prompt``; ``complete`` is False if it was aborted.
 
         ``key`` names the conversation the prompt continues (a group member's turns in a
         chat): when it changes, the cache is saved under the old key and the new key's
         saved state, if any, is restored, so each member's turn evaluates only what is
-        new since that member's last turn.
+        new since that member's last turn.  ``keep`` False: a one-off prompt (a
+        background summary) that takes no saved state and is itself never saved.
         """
         tokens = np.asarray(prompt, dtype=np.int64)
         repeated = self._repeat(tokens) if key == self._key else None
@@ -220,8 +225,8 @@ class KvSlot:
         self._logits = None
         self._drop_spares()
         plan = self.plan(tokens)
-        restored = self._maybe_swap_state(tokens, plan, key)
-        self._key = key
+        restored = self._maybe_swap_state(tokens, plan, key, keep)
+        self._key, self._worth_saving = key, keep
         if restored:
             plan = self.plan(tokens)
         if not self._edit(plan, tokens):
@@ -246,20 +251,24 @@ class KvSlot:
         llama.n_tokens = n
         return LoadResult(n, 0, True, logits=saved[1])
 
-    def _maybe_swap_state(self, tokens: _Tokens, live: ReusePlan, key: str | None) -> bool:
+    def _maybe_swap_state(
+        self, tokens: _Tokens, live: ReusePlan, key: str | None, keep: bool
+    ) -> bool:
         """Save the live state if this prompt discards much of it (or belongs to another
-        key); restore a better one (the new key's own, else one that spares enough)."""
+        key); restore a better one (the new key's own, else one that spares enough),
+        unless this prompt is a one-off (``keep`` False)."""
         if self._states.capacity_bytes <= 0 or self._states.max_entries <= 0:
             return False
         switching = key != self._key
-        best = self._keyed_state(tokens, live, key) if switching and key else None
-        if best is None:
+        best = self._keyed_state(tokens, live, key) if keep and switching and key else None
+        if best is None and keep:
             best = self._best_state(tokens, live)
         chosen = self._states.pop(best) if best is not None else None
         n_cached = self._llama.n_tokens
         keyed_switch = switching and self._key is not None and n_cached > 0
-        if keyed_switch or n_cached - live.cache_end >= max(SAVE_MIN_TOKENS, n_cached // 4):
-            self.save_state()  # another chat, branch or member: this one may come back
+        displaced = n_cached - live.cache_end >= max(SAVE_MIN_TOKENS, n_cached // 4)
+        if self._worth_saving and (keyed_switch or displaced or not keep):
+            self.save_state()  # another chat, branch or member, a summary: this comes back
         return chosen is not None and self._restore(chosen)
 
     def _keyed_state(self, tokens: _Tokens, live: ReusePlan, key: str) -> int | None:

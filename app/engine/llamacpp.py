@@ -248,7 +248,9 @@ class LlamaCppBackend:
     def _generate(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
         seed = request.sampler.seed if request.sampler.seed >= 0 else random.getrandbits(31)
         started = time.perf_counter()
-        loaded: LoadResult = self._slot.load(request.prompt_tokens, request.cache_key)
+        loaded: LoadResult = self._slot.load(
+            request.prompt_tokens, request.cache_key, keep=request.keep_cache
+        )
         self.last_load = loaded
         if not loaded.complete:
             elapsed = time.perf_counter() - started

@@ -64,6 +64,12 @@ def test_smollm_summarizes_what_left_the_context_and_redoes_a_stale_summary(
     assert "Story so far" in prompt and "Brown Heron" in prompt
     newest = max(written, key=lambda v: v.summary.message_ids[-1]).summary
     assert newest.text in prompt  # the summary of the latest messages always is
+    # The summaries' prompts displaced the chat's KV cache; it was saved and is restored:
+    # the next reply evaluates the new story and messages, not its whole prompt.
+    info = last(context.chat.send(chat_id, "Go on.")).gen_info
+    assert info is not None and info.tokens_evaluated is not None and info.prompt_tokens
+    assert info.tokens_evaluated < info.prompt_tokens // 2, info
+    assert memory.wait_for_summaries(300)
     # An edit among the first block's messages makes its summary stale: out of the
     # prompt, and written again after the next reply.
     context.chat.edit(ids[3], "We agreed to carry the mayor's piano across at dawn.")

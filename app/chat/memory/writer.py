@@ -42,7 +42,8 @@ class ModelWriter:
             request = self._requests.for_messages(backend, messages, sampling)
         except ParlorError:
             return None
-        answer, ok = collect(backend.stream(replace(request, cancel=cancel)))
+        one_off = replace(request, cancel=cancel, keep_cache=False)  # the chat's cache stays
+        answer, ok = collect(backend.stream(one_off))
         return answer if ok and answer and not cancel.is_set() else None
 
 
