@@ -134,6 +134,8 @@ class GroupControls:
         characters = [(c.name, c.id) for c in self.stream.service.characters()]
         names = [(g.name, g.id) for g in self.groups.groups()]
         speakers = self.groups.member_names(current) if current else []
+        books = self.groups.lorebook_choices()
+        existing = {book_id for _, book_id in books}
         updates: Updates = {
             p.group: gr.update(choices=names, value=chosen.id if chosen else None),
             p.members: gr.update(
@@ -144,9 +146,9 @@ class GroupControls:
                 value=[m.character_id for m in chosen.members if m.muted] if chosen else [],
             ),
             p.lorebooks: gr.update(
-                choices=self.groups.lorebook_choices(),
-                value=list(chosen.settings.lorebook_ids) if chosen else [],
-            ),
+                choices=books,
+                value=[i for i in chosen.settings.lorebook_ids if i in existing] if chosen else [],
+            ),  # a deleted book is left out
             p.speaker: gr.update(
                 choices=[(n, i) for i, n in speakers], value=speakers[0][0] if speakers else None
             ),

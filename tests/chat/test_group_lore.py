@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from app.chat.group_lore import group_books
 from app.context import AppContext
 from app.errors import NotFound
+from app.storage.group_types import GroupSettings
 from app.storage.types import AuthorNoteSettings
 from tests.api.live import RecordingBackend
 from tests.chat.st_group_files import GROUP, st_group_folder
@@ -91,8 +93,12 @@ def test_a_group_keeps_its_books_through_a_sillytavern_export_and_import(
     result = importer.import_file(written[0])
     assert result.ok, result.line()
     assert groups.find("Harbour").settings.lorebook_ids == (book.id,)
+    context.stores.lorebooks.delete(book.id)  # a deleted book drops out of the group
+    assert group_books(context.stores.lorebooks, groups.find("Harbour")) == []
     data["parlor_lorebooks"] = ["Gone"]
     written[0].write_text(json.dumps(data), "utf-8")
+    # A group stored before groups had lorebooks has none.
+    assert GroupSettings.from_json({"strategy": 1}).lorebook_ids == ()
     failed = importer.import_file(written[0])
     assert not failed.ok and "parlor_lorebooks" in failed.line()
     assert "no lorebook called 'Gone'" in failed.line()
