@@ -3,7 +3,9 @@
 Members, their order and muting, the reply strategy and the prompt mode are the group's;
 each reply is a one-member turn through :meth:`ChatService.reply_as`, so swipes,
 regenerate, continue, edit, delete, branch and search work in group chats as in
-one-to-one chats.  Every write is one transaction per user action.
+one-to-one chats.  After each round the waiting members' KV slots are filled in the
+background (:mod:`app.chat.group_prefill`).  Every write is one transaction per user
+action.
 """
 
 from __future__ import annotations
