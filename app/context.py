@@ -14,10 +14,13 @@ from app.api.runner import GenerationRunner
 from app.api.serving import OpenAIServing
 from app.chat.api_prompts import ApiCharacterPrompts, ApiRequests
 from app.chat.api_reasoning import ApiReasoning
+from app.chat.background import IdleJobs
 from app.chat.characters import CharacterService
 from app.chat.chatfiles import ChatFiles
 from app.chat.config import ConfigService
 from app.chat.format_files import load_user_templates
+from app.chat.greetings import GreetingMacros
+from app.chat.group_prefill import MemberPrefill
 from app.chat.groups import GroupService
 from app.chat.imports import Importer
 from app.chat.library import CharacterLibrary
@@ -88,6 +91,9 @@ class AppContext:
     def close(self) -> None:
         """Stop the summary writer, free the model and the database connections."""
         self.services.memory.close()
+        prefill = self.services.groups.prefill
+        if prefill is not None:
+            prefill.close()
         self.models.unload()
         self.db.engine.dispose()
 
@@ -122,8 +128,9 @@ def build_context(
     reasoning = ReasoningTemplates.load(settings.data_dir / "reasoning")
     requests = RequestBuilder(sandbox, presets)
     recall = build_memory(settings, db, sandbox, MemoryModel(models, requests, stores.chats))
+    builder = PromptBuilder(sandbox)
     runner = TurnRunner(
-        stores, models, PromptBuilder(sandbox), formats, presets, requests, reasoning,
+        stores, models, builder, formats, presets, requests, reasoning,
         recall if settings.memory else None,
     )  # fmt: skip
     library = CharacterLibrary(db, stores)
@@ -135,7 +142,12 @@ def build_context(
             db, stores.chats, library, SillyTavernSummaries(MemoryRepository(db), stores.chats)
         ),
     )
-    parts = _Parts(settings, db, stores, library, models, formats, presets, reasoning, recall)
+    greetings = GreetingMacros(builder, formats)
+    prefill = MemberPrefill(runner, IdleJobs("parlor-prefill"))
+    parts = _Parts(
+        settings, db, stores, library, models, formats, presets, reasoning, recall, greetings,
+        prefill,
+    )  # fmt: skip
     api_reasoning = ApiReasoning(reasoning, stores.preferences)
     openai_serving = build_openai_serving(settings, models, api_requests, api_reasoning)
     context = AppContext(
@@ -171,6 +183,8 @@ class _Parts:
     presets: PresetLibrary
     reasoning: ReasoningTemplates
     recall: MemoryRecall
+    greetings: GreetingMacros
+    prefill: MemberPrefill
 
 
 @dataclass(frozen=True)
@@ -186,15 +200,17 @@ def build_memory(
     settings: Settings, db: Database, sandbox: TemplateSandbox, model: MemoryModel
 ) -> MemoryRecall:
     """Long-term memory: the bundled embedder (loaded on first use), the chats' index and
-    the summary writer (its thread starts with the first summary)."""
+    the summary writer, which also embeds each reply (its thread starts with the first
+    summary)."""
     embedder = LazyEmbedder(settings.data_dir / "embedders" / MODEL_NAME)
     repository = MemoryRepository(db)
     store = SummaryStore(
         repository.summaries, repository.add_summary, model.chats.active_path, repository.settings
     )
     writer = ModelWriter(model.models, model.requests)
-    worker = SummaryWorker(store, writer, writer.count_tokens)
-    return MemoryRecall(MemoryIndex(repository, embedder), repository, sandbox, worker)
+    index = MemoryIndex(repository, embedder)
+    worker = SummaryWorker(store, writer, writer.count_tokens, index.update)
+    return MemoryRecall(index, repository, sandbox, worker)
 
 
 def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> Services:
@@ -222,7 +238,7 @@ def build_services(parts: _Parts, chat: ChatService, chat_files: ChatFiles) -> S
         models=model_service,
         config=ConfigService(settings, model_service),
         importer=importer,
-        groups=GroupService(db, stores, chat, group_files),
+        groups=GroupService(db, stores, chat, group_files, parts.greetings, parts.prefill),
         memory=MemoryService(
             parts.recall, MemoryRepository(db), stores.chats, active=settings.memory
         ),

@@ -27,6 +27,18 @@ time of each system; then totals, the RAM the KV slots take (f16 K and V per con
 cell; Parlor: its context plus the saved member states; llama-server: ``-c`` cells, the
 whole context per slot) and the ratios the issue targets.  The systems take turns
 request by request (in rotating order), so a busy machine slows them alike.
+
+``--think-time SECONDS`` models the user typing between rounds.  Parlor's app fills the
+waiting members' KV slots then (idle prefill: ``app.chat.group_prefill``); here, before
+each new user message, Parlor's worker evaluates the next prompt of every member but the
+last speaker with ``max_tokens`` 0, and the benchmark waits for it.  Those tokens count
+in Parlor's ``prompt_tokens_evaluated`` (and apart, as ``prefill_tokens_evaluated``);
+their time is *not* in ``total_s`` nor in time to first token, since the user is typing
+meanwhile, but is reported as ``prefill_s``, with ``prefills_over_think_time``: the
+rounds whose prefill took longer than the think time (in the app the next reply would
+have cut that prefill short).  llama-server gets no such help (SillyTavern sends
+nothing while the user types), so with this option the comparison is Parlor-as-an-app
+against llama-server-as-SillyTavern-uses-it, not engine against engine.
 """
 
 from __future__ import annotations
@@ -81,7 +93,8 @@ SAME_EVERY = 4
 
 @dataclass(frozen=True)
 class Step:
-    """One member turn: its speaker, kind (``change`` or ``same``), prompt and seed."""
+    """One member turn: its speaker, kind (``change``, ``same``; ``prefill``: Parlor's
+    idle prefill of that member's slot while the user types), prompt and seed."""
 
     turn: int
     speaker: str
@@ -125,29 +138,42 @@ class GroupChat:
 
 
 def build_script(
-    turns: int, count_tokens: Callable[[str], int], n_ctx: int, max_tokens: int
+    turns: int,
+    count_tokens: Callable[[str], int],
+    n_ctx: int,
+    max_tokens: int,
+    *,
+    prefill: bool = False,
 ) -> list[Step]:
     """``turns`` member turns of a list-strategy group (and a same-speaker turn now and
-    then); each member's scripted reply joins the history after its turn."""
+    then); each member's scripted reply joins the history after its turn.  ``prefill``:
+    before each user message but the first, a ``prefill`` step per waiting member."""
     rng = random.Random(20261207)
     chat = GroupChat(count_tokens, n_ctx, max_tokens)
     names = list(MEMBERS)
     steps: list[Step] = []
-    rounds = 0
-    while len(steps) < turns:
+
+    def add(name: str, kind: str) -> None:
+        seed = 2000 + sum(s.kind != "prefill" for s in steps)
+        steps.append(Step(len(steps), name, kind, chat.prompt(name), seed))
+
+    rounds = replies = 0
+    while replies < turns:
+        if prefill and steps:
+            for name in names[:-1]:  # every member but the last speaker
+                add(name, "prefill")
         chat.history.append(("Ash", message(rng, 1, 3)))
         rounds += 1
-        for name in names:
-            if len(steps) >= turns:
-                break
-            kind = "change" if steps else "first"
-            steps.append(Step(len(steps), name, kind, chat.prompt(name), 2000 + len(steps)))
+        for name in names[: turns - replies]:
+            add(name, "change" if steps else "first")
             chat.history.append((name, message(rng, 2, 5)))
-        if rounds % SAME_EVERY == 0 and len(steps) < turns:
+            replies += 1
+        if rounds % SAME_EVERY == 0 and replies < turns:
             last = names[-1]
             chat.history.append(("Ash", f"{last}, go on. " + message(rng, 1, 1)))
-            steps.append(Step(len(steps), last, "same", chat.prompt(last), 2000 + len(steps)))
+            add(last, "same")
             chat.history.append((last, message(rng, 2, 5)))
+            replies += 1
     return steps
 
 
@@ -189,19 +215,24 @@ def start_systems(names: Sequence[str], settings: Settings, log_dir: Path) -> li
 
 def replay(
     systems: Sequence[System], steps: Sequence[Step], max_tokens: int, verbose: bool
-) -> dict[str, list[Turn]]:
-    """Send every step to every system, rotating who goes first."""
-    results: dict[str, list[Turn]] = {s.name: [] for s in systems}
+) -> dict[str, list[tuple[Step, Turn]]]:
+    """Send every step to every system, rotating who goes first (a ``prefill`` step to
+    Parlor only, generating nothing)."""
+    results: dict[str, list[tuple[Step, Turn]]] = {s.name: [] for s in systems}
     if verbose:
         short = " ".join(f"{s.name[:10]:>10}" for s in systems)
         print(f"turn speaker kind   prompt | evaluated {short} | ttft ms {short}")
     for step in steps:
         shift = step.turn % len(systems)
+        prefill = step.kind == "prefill"
         for system in [*systems[shift:], *systems[:shift]]:
-            turn = system.complete(step.prompt, step.seed, max_tokens, step.speaker)
-            results[system.name].append(turn)
-        if verbose:
-            turns = [results[s.name][-1] for s in systems]
+            if prefill and system.name != "parlor":
+                continue
+            tokens = 0 if prefill else max_tokens
+            turn = system.complete(step.prompt, step.seed, tokens, step.speaker)
+            results[system.name].append((step, turn))
+        if verbose and not prefill:
+            turns = [results[s.name][-1][1] for s in systems]
             evaluated = " ".join(f"{t.evaluated:>10}" for t in turns)
             ttft = " ".join(f"{t.ttft_s * 1000:>10.0f}" for t in turns)
             print(
@@ -212,20 +243,36 @@ def replay(
     return results
 
 
+def _rounds_over(done: Sequence[tuple[Step, Turn]], think_time: float) -> int:
+    """How many rounds' prefills took longer than the user's think time."""
+    spent = [0.0]
+    for step, turn in done:
+        if step.kind == "prefill":
+            spent[-1] += turn.total_s
+        elif spent[-1]:
+            spent.append(0.0)
+    return sum(seconds > think_time for seconds in spent)
+
+
 def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 4) if values else None
 
 
 def summary(
-    turns: Sequence[Turn], steps: Sequence[Step], slots_mb: float, rss: float
+    done: Sequence[tuple[Step, Turn]], think_time: float, slots_mb: float, rss: float
 ) -> dict[str, Any]:
-    """Totals for one system."""
-    pairs = list(zip(turns, steps, strict=True))
+    """Totals for one system (idle prefills: in the evaluated tokens, not in the times)."""
+    pairs = [(t, s) for s, t in done if s.kind != "prefill"]
+    turns = [t for t, _ in pairs]
+    fills = [t for s, t in done if s.kind == "prefill"]
     change = [t.ttft_s for t, s in pairs if s.kind == "change"]
     same = [t.ttft_s for t, s in pairs if s.kind == "same"]
     return {
         "total_s": round(sum(t.total_s for t in turns), 3),
-        "prompt_tokens_evaluated": sum(t.evaluated for t in turns),
+        "prompt_tokens_evaluated": sum(t.evaluated for t in [*turns, *fills]),
+        "prefill_tokens_evaluated": sum(t.evaluated for t in fills),
+        "prefill_s": round(sum(t.total_s for t in fills), 3),
+        "prefills_over_think_time": _rounds_over(done, think_time),
         "prompt_tokens": sum(t.prompt_tokens for t in turns),
         "ttft_p50_s": _median([t.ttft_s for t in turns]),
         "ttft_speaker_change_p50_s": _median(change),
@@ -259,6 +306,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_run_options(parser, turns=60, systems=SYSTEMS)
     parser.add_argument("--worker", choices=("parlor",))
+    parser.add_argument(
+        "--think-time", type=float, default=0.0, metavar="SECONDS",
+        help="the user types this long between rounds: Parlor fills the members' slots then",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -283,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def count(text: str) -> int:
         return len(vocab.tokenize(text.encode(), add_bos=False, special=True))
 
-    steps = build_script(args.turns, count, args.n_ctx, args.max_tokens)
+    prefill = args.think_time > 0
+    steps = build_script(args.turns, count, args.n_ctx, args.max_tokens, prefill=prefill)
     names = [n for n in (args.systems or ",".join(SYSTEMS)).split(",") if n]
     signal.signal(signal.SIGINT, signal.default_int_handler)
     with tempfile.TemporaryDirectory() as tmp:
@@ -296,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for system in systems:
                 system.close()
-    report = {n: summary(results[n], steps, slots[n], peaks[n]) for n in names}
+    report = {n: summary(results[n], args.think_time, slots[n], peaks[n]) for n in names}
     document = {**report, "ratios": ratios(report)}
     if args.out:
         Path(args.out).write_text(json.dumps(document, indent=1))
@@ -319,7 +371,8 @@ def _slots_mb(system: System, n_ctx: int, per_cell: float) -> float:
 def _print_totals(report: dict[str, dict[str, Any]], found: dict[str, float]) -> None:
     keys = [
         "total_s", "prompt_tokens_evaluated", "ttft_p50_s", "ttft_speaker_change_p50_s",
-        "ttft_same_speaker_p50_s", "slots_ram_mb", "peak_rss_mb",
+        "ttft_same_speaker_p50_s", "slots_ram_mb", "peak_rss_mb", "prefill_tokens_evaluated",
+        "prefill_s", "prefills_over_think_time",
     ]  # fmt: skip
     print()
     print(f"{'':>28}" + "".join(f"{k:>18}" for k in report))

@@ -1,8 +1,9 @@
 """Long-term memory: embedding speed, recall latency, time to first token, RSS, recall quality.
 
-Run ``python bench/memory.py`` (``--turns N`` shortens the replay, ``--json FILE`` also
-writes the figures).  Everything runs in one process on the bundled SmolLM2 and the
-bundled all-MiniLM-L6-v2; memory off is measured in the same run:
+Run ``python bench/memory.py`` (``--turns N`` shortens the replay, ``--parts`` picks
+measurements, ``--json FILE`` also writes the figures).  Everything runs in one process
+on the bundled SmolLM2 and the bundled all-MiniLM-L6-v2; memory off is measured in the
+same run:
 
 * embedding: a 600-message chat embedded as ``parlor import`` does (messages/s);
 * recall query: one turn's search (the new message embedded, the two before it held
@@ -78,6 +79,8 @@ WORDS = [
     "fog",
     "bell",
 ]
+#: The measurements, in the order they run.
+PARTS = ("embedding", "replay", "recall", "quality")
 CARD = {
     "spec": "chara_card_v2",
     "spec_version": "2.0",
@@ -227,6 +230,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"which measurements, of {','.join(PARTS)}"
+    )
     args = parser.parse_args()
     model = bundled_model_path()
     assert model is not None
@@ -241,18 +247,25 @@ def main() -> int:
         results: dict[str, Any] = {"rss_before_embedder_mib": round(rss_mib(), 1)}
         context.services.memory.load_embedder()
         results["rss_after_embedder_mib"] = round(rss_mib(), 1)
-        results["embedding"] = bench_embedding(context, random.Random(5))
-        results["rss_after_embedding_mib"] = round(rss_mib(), 1)
-        print(json.dumps(results["embedding"]), flush=True)
-        results["replay"] = bench_replay(context, args.turns)
-        print(json.dumps(results["replay"]), flush=True)
-        results["recall_query"] = bench_recall_query(context, MemoryRepository(context.db))
-        print(json.dumps(results["recall_query"]), flush=True)
-        results["quality"] = bench_quality(context)
+        parts = args.parts.split(",")
+        if "embedding" in parts:
+            results["embedding"] = bench_embedding(context, random.Random(5))
+            results["rss_after_embedding_mib"] = round(rss_mib(), 1)
+            print(json.dumps(results["embedding"]), flush=True)
+        if "replay" in parts:
+            results["replay"] = bench_replay(context, args.turns)
+            print(json.dumps(results["replay"]), flush=True)
+        if "recall" in parts:
+            results["recall_query"] = bench_recall_query(context, MemoryRepository(context.db))
+            print(json.dumps(results["recall_query"]), flush=True)
+        if "quality" in parts:
+            results["quality"] = bench_quality(context)
         context.close()
     before = results["rss_before_embedder_mib"]
     results["rss_added_mib"] = round(results["rss_after_embedder_mib"] - before, 1)
-    results["rss_added_after_embedding_mib"] = round(results["rss_after_embedding_mib"] - before, 1)
+    if "rss_after_embedding_mib" in results:
+        added = results["rss_after_embedding_mib"] - before
+        results["rss_added_after_embedding_mib"] = round(added, 1)
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")

@@ -3,31 +3,31 @@
 Members, their order and muting, the reply strategy and the prompt mode are the group's;
 each reply is a one-member turn through :meth:`ChatService.reply_as`, so swipes,
 regenerate, continue, edit, delete, branch and search work in group chats as in
-one-to-one chats.  Every write is one transaction per user action.
+one-to-one chats.  After each round the waiting members' KV slots are filled in the
+background (:mod:`app.chat.group_prefill`).  Every write is one transaction per user
+action.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from app.cards.model import CharacterCard
-from app.chat.group_context import candidates, member_cards, turns
+from app.chat.convert import persona_info
+from app.chat.greetings import GreetingMacros
+from app.chat.group_context import candidates, group_prompt, member_cards, turns
+from app.chat.group_prefill import MemberPrefill
 from app.chat.group_strategy import reply_order
 from app.chat.service import ChatService
 from app.chat.st_groups import GroupFiles
 from app.chat.turns import Progress, Stores
-from app.chat.views import DEFAULT_USER_NAME
 from app.errors import InputError
 from app.storage.db import Database
 from app.storage.group_types import Group, GroupMember, GroupSettings
 from app.storage.types import Chat, Role
 
-_CHAR = re.compile(r"\{\{char\}\}|<BOT>", re.IGNORECASE)
-_USER = re.compile(r"\{\{user\}\}|<USER>", re.IGNORECASE)
 #: At least this many characters make a new group.
 MIN_MEMBERS = 2
 
@@ -50,12 +50,17 @@ class GroupService:
         stores: Stores,
         chat: ChatService,
         files: GroupFiles,
+        greetings: GreetingMacros,
+        prefill: MemberPrefill | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._db = db
         self._stores = stores
         self._chat = chat
         self._files = files
+        self._greetings = greetings
+        #: Fills the waiting members' KV slots after each round (None: never).
+        self.prefill = prefill
         self._rng = rng or random.Random()
 
     # -- groups ----------------------------------------------------------------------
@@ -86,6 +91,7 @@ class GroupService:
             raise InputError("name", "a group needs a name")
         if len(set(character_ids)) < MIN_MEMBERS:
             raise InputError("members", f"a group needs at least {MIN_MEMBERS} characters")
+        self._check_books(settings)
         members = [GroupMember(i) for i in character_ids]
         return self._stores.groups.create(name.strip(), members, settings)
 
@@ -95,6 +101,7 @@ class GroupService:
         """Rename a group or change its settings (strategy, prompt mode, join text …)."""
         if name is not None and not name.strip():
             raise InputError("name", "a group needs a name")
+        self._check_books(settings)
         return self._stores.groups.update(
             group_id, name=name.strip() if name else None, settings=settings
         )
@@ -125,6 +132,10 @@ class GroupService:
         """The group and its chats as SillyTavern keeps them, under ``folder``."""
         return self._files.export_group(self.group(group_id), folder)
 
+    def lorebook_choices(self) -> list[tuple[str, int]]:
+        """(name, id) of every lorebook a group can use, by name."""
+        return [(book.name, book.id) for book in self._stores.lorebooks.list_lorebooks()]
+
     def member_names(self, group: Group) -> list[tuple[int, str]]:
         """(character id, name) of each member, in order."""
         cards = member_cards(self._stores.characters, group)
@@ -140,7 +151,8 @@ class GroupService:
         """
         group = self.group(group_id)
         cards = member_cards(self._stores.characters, group)
-        user = self._user_name()
+        prompt = group_prompt(self._stores.characters, group)
+        persona = persona_info(self._stores.personas.get_default())
         stores = self._stores
         with self._db.transaction() as session:
             chat = stores.chats.create_chat(
@@ -150,7 +162,7 @@ class GroupService:
             parent: int | None = None
             shown = 0
             for card in cards:
-                texts = [_greeting(t, card.name, user) for t in _greetings(card)]
+                texts = self._greetings.greetings(card, prompt, persona)
                 for index, text in enumerate(texts):
                     message = stores.chats.add_message(
                         chat.id, parent, role=Role.ASSISTANT, speaker=card.name,
@@ -195,22 +207,30 @@ class GroupService:
         speakers = self.next_speakers(chat_id, text)
         if text.strip():
             self._chat.add_user_message(chat_id, text)
-        for character_id in speakers:
-            yield from self.speak(chat_id, character_id)
+        yield from self._round(chat_id, speakers)
 
     def auto_turn(self, chat_id: int) -> Iterator[MemberReply]:
         """One round without the user (auto mode): the strategy picks who goes on."""
-        for character_id in self.next_speakers(chat_id):
-            yield from self.speak(chat_id, character_id)
+        yield from self._round(chat_id, self.next_speakers(chat_id))
 
     def speak(self, chat_id: int, character_id: int) -> Iterator[MemberReply]:
         """One member replies now (muted members too)."""
         group = self._require_group(chat_id)
         if character_id not in group.member_ids:
             raise InputError("speaker", f"character {character_id} is not in {group.name!r}")
-        name = self._stores.characters.get(character_id).name
-        for progress in self._chat.reply_as(chat_id, character_id):
-            yield MemberReply(character_id, name, progress)
+        yield from self._round(chat_id, [character_id])
+
+    def _round(self, chat_id: int, speakers: Sequence[int]) -> Iterator[MemberReply]:
+        """Each speaker replies in turn; then the others' slots are filled while the user
+        reads (the fill gives way to the next reply)."""
+        if self.prefill is not None:
+            self.prefill.pause()
+        for character_id in speakers:
+            name = self._stores.characters.get(character_id).name
+            for progress in self._chat.reply_as(chat_id, character_id):
+                yield MemberReply(character_id, name, progress)
+        if self.prefill is not None and speakers:
+            self.prefill.schedule(chat_id, speakers[-1])
 
     def _require_group(self, chat_id: int) -> Group:
         group = self.group_of(chat_id)
@@ -218,17 +238,7 @@ class GroupService:
             raise InputError("chat", f"chat {chat_id} is not a group chat")
         return group
 
-    def _user_name(self) -> str:
-        persona = self._stores.personas.get_default()
-        return persona.name if persona is not None else DEFAULT_USER_NAME
-
-
-def _greetings(card: CharacterCard) -> list[str]:
-    texts = [card.first_mes, *card.alternate_greetings, *card.group_only_greetings]
-    return [t.strip() for t in texts if t.strip()]
-
-
-def _greeting(text: str, char: str, user: str) -> str:
-    """A greeting with the member's and the user's names filled in, as SillyTavern
-    stores a group chat's greetings."""
-    return _USER.sub(lambda _m: user, _CHAR.sub(lambda _m: char, text))
+    def _check_books(self, settings: GroupSettings | None) -> None:
+        """``NotFound`` unless every lorebook ``settings`` names exists."""
+        for book_id in settings.lorebook_ids if settings else ():
+            self._stores.lorebooks.get(book_id)

@@ -123,19 +123,21 @@ class RequestBuilder:
         *,
         substitute: Callable[[str], str] = str,
         cache_key: str | None = None,
+        cache_slots: int = 0,
     ) -> GenerationRequest:
         """A chat turn: the prompt the chat layer built, sampled with ``preset``.
 
         ``sampling.preset`` is not looked up here: the turn's preset already is ``preset``.
         ``substitute`` fills in macros in the card text a chat-completions server gets;
-        ``cache_key`` names the KV slot the turn continues (a group member's).
+        ``cache_key`` names the KV slot the turn continues (a group member's);
+        ``cache_slots``: how many such slots the chat keeps (its group's member count).
         """
         stops = (*prompt.stop, *preset.stop)
         base = _Base(preset.to_sampler_settings(), stops, request.max_new_tokens)
         tokens = self.tokenize_prompt(backend, prompt.text)
         messages = chat_messages(request, substitute)
         built = self._finish(backend.info, tokens, base, sampling, prompt.text, messages)
-        return replace(built, cache_key=cache_key)
+        return replace(built, cache_key=cache_key, cache_slots=cache_slots)
 
     def for_messages(
         self, backend: Backend, messages: Sequence[ApiMessage], sampling: Sampling

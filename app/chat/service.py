@@ -98,7 +98,15 @@ class ChatService:
         shown = [ShownMessage(m, *positions[m.id]) for m in path]
         character = self._character(chat)
         warnings = self._runner.setting_warnings(chat)
-        return ChatView(chat, character.name, shown, character, self._user(chat), warnings)
+        group = self._stores.groups.of_chat(chat_id)
+        return ChatView(
+            chat, character.name, shown, character, self._user(chat), warnings,
+            group_name=group.name if group else None,
+        )  # fmt: skip
+
+    def group_names(self) -> dict[int, str]:
+        """Chat id → group name, for every group chat (the chat list names the group)."""
+        return self._stores.groups.names_by_chat()
 
     def message(self, message_id: int) -> Message:
         """One message, or ``NotFound``."""

@@ -3,21 +3,25 @@ in and out of Parlor, losslessly.
 
 A group's members are matched by their card's file name (SillyTavern's ``avatar``);
 the whole group object is kept, so export gives it back with Parlor's changes (name,
-members, muting, strategy, mode, join text) written over the original values.  A group
-chat is read in both forms: SillyTavern 1.12's messages-only file and the newer file
-with a ``chat_metadata`` header; each message keeps ``original_avatar``,
-``force_avatar``, ``extra.gen_id``, swipes and unknown fields (:mod:`app.storage.st_chats`).
+members, muting, strategy, mode, join text) written over the original values; the
+group's lorebooks, which SillyTavern does not have, go by name under
+``parlor_lorebooks``.  A group chat is read in both forms: SillyTavern 1.12's
+messages-only file and the newer file with a ``chat_metadata`` header; each message
+keeps ``original_avatar``, ``force_avatar``, ``extra.gen_id``, swipes and unknown
+fields (:mod:`app.storage.st_chats`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path, PurePath
 from typing import Any
 
 from app.cards.model import CharacterCard
 from app.chat.file_names import safe_file_name
+from app.chat.group_lore import group_books
 from app.chat.turns import Stores
 from app.chatfile import read_chat_file, write_chat_file
 from app.errors import InputError, NotFound
@@ -25,6 +29,9 @@ from app.storage.db import Database
 from app.storage.group_types import Group, GroupMember, GroupSettings, PromptMode, ReplyStrategy
 from app.storage.st_chats import export_st_chat, import_st_chat
 
+#: The key of the group object that holds the group's lorebooks (their names, as
+#: SillyTavern names world files); SillyTavern has no group lorebooks and ignores it.
+LOREBOOKS_KEY = "parlor_lorebooks"
 #: The folders of a SillyTavern data folder that hold groups and their chats.
 GROUPS_FOLDER = "groups"
 GROUP_CHATS_FOLDER = "group chats"
@@ -81,7 +88,8 @@ class GroupFiles:
             raise InputError(f"{path}: members", f"no imported character for {missing[0]!r}")
         disabled = set(data.get("disabled_members") or [])
         ordered = [GroupMember(by_file[m], m in disabled) for m in dict.fromkeys(members)]
-        group = self._stores.groups.create(name.strip(), ordered, settings_from_st(data))
+        settings = replace(settings_from_st(data), lorebook_ids=self._books_named(path, data))
+        group = self._stores.groups.create(name.strip(), ordered, settings)
         return group.name
 
     def import_chat(self, path: Path) -> str:
@@ -131,6 +139,10 @@ class GroupFiles:
             generation_mode_join_prefix=settings.join_prefix,
             generation_mode_join_suffix=settings.join_suffix,
         )
+        data.pop(LOREBOOKS_KEY, None)
+        if settings.lorebook_ids:
+            books = group_books(self._stores.lorebooks, group)
+            data[LOREBOOKS_KEY] = [book.name for book in books]
         if chat_names or "chats" in data:
             data["chats"] = chat_names
             current = data.get("chat_id")
@@ -141,6 +153,20 @@ class GroupFiles:
         return data
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _books_named(self, path: Path, data: Mapping[str, Any]) -> tuple[int, ...]:
+        """The ids of the lorebooks the group object names (standalone books first)."""
+        names = data.get(LOREBOOKS_KEY) or []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InputError(f"{path}: {LOREBOOKS_KEY}", "must be a list of lorebook names")
+        books = sorted(self._stores.lorebooks.list_lorebooks(), key=lambda b: b.character_id or 0)
+        by_name: dict[str, int] = {}
+        for book in books:
+            by_name.setdefault(book.name, book.id)
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise InputError(f"{path}: {LOREBOOKS_KEY}", f"no lorebook called {missing[0]!r}")
+        return tuple(by_name[n] for n in dict.fromkeys(names))
 
     def _characters_by_file(self) -> dict[str, int]:
         found: dict[str, int] = {}

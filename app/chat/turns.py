@@ -13,8 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from app.cards.model import CharacterCard
-from app.chat.convert import character_info, chat_history, lore_entries, model_info, persona_info
+from app.chat.convert import character_info, chat_history, model_info, persona_info
 from app.chat.group_context import group_prompt
+from app.chat.group_lore import turn_lore
 from app.chat.memory.recall import MemoryRecall
 from app.chat.reasoning_files import ReasoningTemplates
 from app.chat.requests import NO_SAMPLING, RequestBuilder, Sampling
@@ -39,7 +40,6 @@ from app.prompt.reasoning import ReasoningPrompt
 from app.prompt.reasoning_parser import reply_start
 from app.prompt.registry import FormatRegistry
 from app.prompt.types import AuthorNote, BuiltPrompt, GenerationType, PromptRequest
-from app.prompt.worldinfo import WIEntry
 from app.storage.repositories import (
     CharacterRepository,
     ChatRepository,
@@ -193,7 +193,7 @@ class TurnRunner:
             persona=prompt_persona,
             generation=generation,
             author_note=author_note(chat.settings.author_note),
-            lore=self._lore(character.id, card.name),
+            lore=turn_lore(self.stores.lorebooks, character.id, card.name, group),
             model=model_info(info),
             chat_id=str(chat.id),
             group=group_prompt(self.stores.characters, group) if group else None,
@@ -323,8 +323,22 @@ class TurnRunner:
         return self._requests.for_prompt(
             backend, prompt, context.request, context.preset, sampling,
             substitute=lambda text: self.substitute(text, context),
-            cache_key=member_slot(context),
+            cache_key=member_slot(context), cache_slots=member_count(context),
         )  # fmt: skip
+
+    def prefill(self, context: TurnContext, cancel: threading.Event) -> int | None:
+        """Evaluate ``context``'s prompt into its KV slot and generate nothing, giving way
+        to any other request; the tokens evaluated (None: the model keeps no slots, or
+        it gave way)."""
+        backend = self._models.current()
+        if not backend.info.keeps_slots:
+            return None
+        request = self.generation_request(backend, context, self.build(context))
+        request = replace(request, max_new_tokens=0, background=True, cancel=cancel)
+        for event in backend.stream(request):
+            if isinstance(event, Finished) and event.finish_reason != "aborted":
+                return event.stats.tokens_evaluated
+        return None
 
     def stream(self, context: TurnContext, prompt: BuiltPrompt) -> Iterator[Progress]:
         """Generate for ``prompt``, yielding throttled progress and one final ``done``."""
@@ -401,12 +415,6 @@ class TurnRunner:
             for cancel in self._running:
                 cancel.set()
 
-    def _lore(self, character_id: int, name: str) -> list[WIEntry]:
-        book = self.stores.lorebooks.for_character(character_id)
-        if book is None:
-            return []
-        return lore_entries((e.data for e in book.entries), world=book.name or name)
-
 
 _NOTE_POSITIONS = {
     "after_story": PromptPosition.IN_PROMPT,
@@ -438,6 +446,12 @@ def member_slot(context: TurnContext) -> str | None:
     if context.request.group is None:
         return None
     return f"chat {context.chat.id} member {context.card.name}"
+
+
+def member_count(context: TurnContext) -> int:
+    """How many members' KV slots the chat keeps (0: a one-to-one chat)."""
+    group = context.request.group
+    return len(group.members) if group is not None else 0
 
 
 def reply_plan(context: TurnContext, prompt: BuiltPrompt) -> ReplyPlan:

@@ -59,6 +59,8 @@ class ChatView:
     user: Participant | None = None
     #: Chat settings that no longer resolve and fall back to defaults (shown to the user).
     warnings: tuple[str, ...] = ()
+    #: The group's name in a group chat (None: a one-to-one chat).
+    group_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,9 @@ class ModelInfo:
     #: The model family ("llama-3", "mistral", "qwen2", …; see :mod:`app.engine.family`),
     #: which clients such as SillyTavern read from a model's name to pick a tokenizer.
     family: str = ""
+    #: Whether the backend keeps a KV state per ``cache_key`` that a request with
+    #: ``max_new_tokens=0`` fills ahead of the turn (a group member's, while the user types).
+    keeps_slots: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,12 @@ class GenerationRequest:
     #: The conversation this prompt continues, for backends that keep a KV cache per
     #: conversation (a group member's turns in one chat); None: matched by content.
     cache_key: str | None = None
+    #: How many conversations' KV states to keep while this prompt's chat is used (a
+    #: group's member count, so no member's slot is evicted); 0: the backend's setting.
+    cache_slots: int = 0
+    #: Work ahead of time that gives way: any other request that starts sets this one's
+    #: ``cancel`` (a member's slot filled while the user types).
+    background: bool = False
     #: False for a one-off request (a background summary): the KV cache it leaves is not
     #: kept, and it takes no saved conversation's state, so it never displaces one.
     keep_cache: bool = True

@@ -167,6 +167,7 @@ class KvSlot:
         #: this only the prefix and chunks after removed text are (a plain context shift).
         self.max_parked = self._n_spare if reuse_after_insertions else 0
         self._states = _StateStore(max_states, state_capacity_bytes)
+        self._min_states = max_states
         #: The key of the conversation the cache holds (see :meth:`load`).
         self._key: str | None = None
         #: Whether what the cache holds is worth saving when displaced (not a one-off).
@@ -188,6 +189,11 @@ class KvSlot:
     def saved_states_bytes(self) -> int:
         """The RAM the saved states take (the other chats' and group members' slots)."""
         return self._states.nbytes
+
+    def keep_states(self, count: int) -> None:
+        """Keep at least ``count`` saved states (a group's members), never fewer than the
+        configured number; the memory cap still applies.  The oldest go when it shrinks."""
+        self._states.max_entries = max(self._min_states, count)
 
     def plan(self, prompt: Sequence[int] | _Tokens) -> ReusePlan:
         """How ``prompt`` would reuse what the cache holds now."""

@@ -39,6 +39,7 @@ from app.engine.base import (
 )
 from app.engine.family import model_family
 from app.engine.gguf import GgufHeader, read_gguf_header
+from app.engine.giving_way import GivingWay
 from app.engine.kvcache import MIN_CHUNK
 from app.engine.kvslot import LOGITS_MIN_TOKENS, KvSlot, LoadResult, open_context
 from app.engine.sampler_chain import build_sampler_chain
@@ -125,6 +126,7 @@ class LlamaCppBackend:
         self._eog_ids: tuple[int, ...] | None = None
         #: How the last request's prompt was loaded into the KV cache.
         self.last_load: LoadResult | None = None
+        self._background = GivingWay()
         self._slot = KvSlot(
             llama,
             self._arm_abort,
@@ -232,13 +234,17 @@ class LlamaCppBackend:
             raise ValueError("empty prompt")
         if n_prompt >= self._info.n_ctx:
             raise ContextLengthExceeded(n_prompt, self._info.n_ctx)
-        with self._lock:
-            self._abort.clear()
-            self._cancel = request.cancel
-            try:
-                yield from self._generate(request)
-            finally:
-                self._cancel = None
+        self._background.enter(request)
+        try:
+            with self._lock:
+                self._abort.clear()
+                self._cancel = request.cancel
+                try:
+                    yield from self._generate(request)
+                finally:
+                    self._cancel = None
+        finally:
+            self._background.leave(request)
 
     def close(self) -> None:
         """Free the model and its context."""
@@ -248,9 +254,13 @@ class LlamaCppBackend:
     def _generate(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
         seed = request.sampler.seed if request.sampler.seed >= 0 else random.getrandbits(31)
         started = time.perf_counter()
-        loaded: LoadResult = self._slot.load(
-            request.prompt_tokens, request.cache_key, keep=request.keep_cache
-        )
+        loaded = LoadResult(0, 0, complete=False)  # cancelled before it started
+        if not request.cancel.is_set():
+            if request.keep_cache:  # a one-off (a summary) leaves the kept states alone
+                self._slot.keep_states(request.cache_slots)
+            loaded = self._slot.load(
+                request.prompt_tokens, request.cache_key, keep=request.keep_cache
+            )
         self.last_load = loaded
         if not loaded.complete:
             elapsed = time.perf_counter() - started
@@ -341,6 +351,7 @@ class LlamaCppBackend:
             quantization=header.quantization,
             n_gpu_layers=n_gpu_layers,
             family=model_family(header.metadata, header.name),
+            keeps_slots=True,
         )
 
     def _control_tokens(self) -> tuple[str, ...]:

@@ -43,6 +43,8 @@ class GroupSettings:
     auto_mode_delay: int = DEFAULT_AUTO_MODE_DELAY
     join_prefix: str = DEFAULT_JOIN_PREFIX
     join_suffix: str = DEFAULT_JOIN_SUFFIX
+    #: The group's own lorebooks: their entries activate for every member's turn.
+    lorebook_ids: tuple[int, ...] = ()
     #: The rest of an imported SillyTavern group file (``fav``, ``avatar_url`` …).
     st: JSONDict = field(default_factory=dict)
 
@@ -55,6 +57,7 @@ class GroupSettings:
             "auto_mode_delay": self.auto_mode_delay,
             "join_prefix": self.join_prefix,
             "join_suffix": self.join_suffix,
+            "lorebook_ids": list(self.lorebook_ids),
             "st": dict(self.st),
         }
 
@@ -70,6 +73,7 @@ class GroupSettings:
             auto_mode_delay=int(data.get("auto_mode_delay", base.auto_mode_delay)),
             join_prefix=str(data.get("join_prefix", "")),
             join_suffix=str(data.get("join_suffix", "")),
+            lorebook_ids=tuple(int(i) for i in data.get("lorebook_ids") or ()),
             st=dict(data.get("st") or {}),
         )
 

@@ -194,7 +194,7 @@ class ChatPage:
         both: Options = {**quick, "outputs": [*quick["outputs"], *panel]}
         sel.change(guard(controls.panel), [sel], panel, show_progress="hidden")
         g.group.input(guard(controls.panel), [sel, g.group], panel, show_progress="hidden")
-        fields = [g.strategy, g.mode, g.allow_self, g.join_prefix, sel]
+        fields = [g.strategy, g.mode, g.allow_self, g.join_prefix, g.lorebooks, sel]
         g.create.click(guard(controls.create), [g.name, g.members, *fields], **both).then(**meter)
         g.save.click(
             guard(controls.save), [g.group, g.name, g.members, g.muted, *fields], **both
@@ -206,7 +206,7 @@ class ChatPage:
         g.auto.input(guard(controls.auto), [g.auto, sel], [g.timer, g.auto, status])
         ticking: Options = {**generate, "outputs": [*generate["outputs"], g.timer, g.auto]}
         tick = self.generation_boundary.guard(controls.tick)
-        g.timer.tick(tick, [sel], trigger_mode="once", **ticking)
+        g.timer.tick(tick, [sel, g.auto], trigger_mode="once", **ticking)
 
     def _setup_reasoning(self, quick: Options, generate: Options) -> None:
         """The reasoning panel: save, delete or cancel an edit of a reasoning block."""

@@ -8,6 +8,7 @@ chat settings.  Every handler ends by asking it for the screen it should show.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -146,8 +147,9 @@ class ChatScreen:
         updates: Updates = {
             p.conversation.chat_html: patch,
             p.conversation.header: (
-                f'<div class="chat-header"><span class="char-name">{html.escape(names.char)}'
-                f'</span> · <span class="chat-title">{html.escape(view.chat.title)}</span></div>'
+                f'<div class="chat-header"><span class="char-name">'
+                f"{html.escape(view.group_name or names.char)}</span> · "
+                f'<span class="chat-title">{html.escape(view.chat.title)}</span></div>'
             ),
             p.sidebar.title: view.chat.title,
         }
@@ -207,16 +209,18 @@ class ChatScreen:
         """The chat list of the selected character, most recent first."""
         if sel.character_id is None:
             return []
+        groups = self.service.group_names()
         return [
-            (f"{c.title} · {c.updated_at:%Y-%m-%d %H:%M}", c.id)
+            (f"{group_label(groups.get(c.id))}{c.title} · {c.updated_at:%Y-%m-%d %H:%M}", c.id)
             for c in self.service.chats_of(sel.character_id)
         ]
 
     def trash_updates(self) -> Updates:
         """The trash list."""
         names = {c.id: c.name for c in self.service.characters()}
+        groups = self.service.group_names()
         choices = [
-            (f"{c.title} ({names.get(c.character_ids[0], '?') if c.character_ids else '?'})", c.id)
+            (f"{c.title} ({groups.get(c.id) or _first(names, c.character_ids)})", c.id)
             for c in self.service.trashed_chats()
         ]
         return {self.parts.sidebar.trash_list: gr.update(choices=choices, value=None)}
@@ -236,3 +240,13 @@ class ChatScreen:
     def status(self, text: str, *, error: bool = False) -> Updates:
         """Only the status line."""
         return {self.parts.conversation.status: status_html(text, error=error)}
+
+
+def group_label(group: str | None) -> str:
+    """What a chat list puts before a group chat's title: the group's name."""
+    return f"[{group}] " if group else ""
+
+
+def _first(names: dict[int, str], character_ids: Sequence[int]) -> str:
+    """The name of a chat's first character ('?' where it is gone)."""
+    return names.get(character_ids[0], "?") if character_ids else "?"

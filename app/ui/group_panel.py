@@ -55,6 +55,7 @@ class GroupParts:
     mode: gr.Dropdown
     allow_self: gr.Checkbox
     join_prefix: gr.Textbox
+    lorebooks: gr.Dropdown
     create: gr.Button
     save: gr.Button
     speaker: gr.Dropdown
@@ -93,20 +94,24 @@ class GroupParts:
                 )
                 allow_self = gr.Checkbox(label="Self-responses", value=False)
             join_prefix = gr.Textbox(label="Join prefix ({{char}}, <FIELDNAME>)", value="")
+            lorebooks = gr.Dropdown(
+                label="Group lorebooks (active in every member's turn)", choices=[],
+                multiselect=True, elem_id="parlor-group-lorebooks",
+            )  # fmt: skip
             with gr.Row():
                 create = gr.Button("Create group", size="sm", elem_id="parlor-group-create")
                 save = gr.Button("Save group", size="sm", elem_id="parlor-group-save")
         timer = gr.Timer(5, active=False)
         return cls(
             group, new_chat, name, members, muted, strategy, mode, allow_self, join_prefix,
-            create, save, speaker, speak, auto, timer,
+            lorebooks, create, save, speaker, speak, auto, timer,
         )  # fmt: skip
 
     def outputs(self) -> list[Any]:
         """What :meth:`GroupControls.panel` updates."""
         return [
             self.group, self.name, self.members, self.muted, self.strategy, self.mode,
-            self.allow_self, self.join_prefix, self.speaker,
+            self.allow_self, self.join_prefix, self.lorebooks, self.speaker,
         ]  # fmt: skip
 
 
@@ -129,6 +134,8 @@ class GroupControls:
         characters = [(c.name, c.id) for c in self.stream.service.characters()]
         names = [(g.name, g.id) for g in self.groups.groups()]
         speakers = self.groups.member_names(current) if current else []
+        books = self.groups.lorebook_choices()
+        existing = {book_id for _, book_id in books}
         updates: Updates = {
             p.group: gr.update(choices=names, value=chosen.id if chosen else None),
             p.members: gr.update(
@@ -138,6 +145,10 @@ class GroupControls:
                 choices=characters,
                 value=[m.character_id for m in chosen.members if m.muted] if chosen else [],
             ),
+            p.lorebooks: gr.update(
+                choices=books,
+                value=[i for i in chosen.settings.lorebook_ids if i in existing] if chosen else [],
+            ),  # a deleted book is left out
             p.speaker: gr.update(
                 choices=[(n, i) for i, n in speakers], value=speakers[0][0] if speakers else None
             ),
@@ -152,12 +163,13 @@ class GroupControls:
 
     def create(
         self, name: str, members: list[int], strategy: int, mode: int, allow_self: bool,
-        prefix: str, sel: Selection,
+        prefix: str, lorebooks: list[int], sel: Selection,
     ) -> Updates:  # fmt: skip
         """A new group of the picked characters, and its first chat opened."""
         settings = GroupSettings(
-            ReplyStrategy(strategy), PromptMode(mode), bool(allow_self), join_prefix=prefix or ""
-        )
+            ReplyStrategy(strategy), PromptMode(mode), bool(allow_self), join_prefix=prefix or "",
+            lorebook_ids=tuple(lorebooks or ()),
+        )  # fmt: skip
         group = self.groups.create(name, list(members or []), settings)
         chat = self.groups.new_chat(group.id)
         here = Selection(None, chat.id)
@@ -166,9 +178,9 @@ class GroupControls:
 
     def save(
         self, group_id: Any, name: str, members: list[int], muted: list[int], strategy: int,
-        mode: int, allow_self: bool, prefix: str, sel: Selection,
+        mode: int, allow_self: bool, prefix: str, lorebooks: list[int], sel: Selection,
     ) -> Updates:  # fmt: skip
-        """Rename, reorder, add, remove or mute members, change strategy or mode."""
+        """Rename, reorder, add, remove or mute members, change strategy, mode or lorebooks."""
         group = self._group(group_id)
         if group is None:
             raise InputError("group", "pick a group to save")
@@ -177,6 +189,7 @@ class GroupControls:
         settings = replace(
             group.settings, strategy=ReplyStrategy(strategy), mode=PromptMode(mode),
             allow_self_responses=bool(allow_self), join_prefix=prefix or "",
+            lorebook_ids=tuple(lorebooks or ()),
         )  # fmt: skip
         saved = self.groups.update(group.id, name=name, settings=settings)
         shown = self.screen.show(sel, sel, status=f"Group “{saved.name}” saved.")
@@ -219,9 +232,10 @@ class GroupControls:
         yield self.stream.writing()
         yield from self._members(self.groups.speak(sel.chat_id, character_id), sel, None)
 
-    def tick(self, sel: Selection) -> Iterator[Updates]:
-        """Auto mode: the group goes on by itself (not while a reply is written)."""
-        if sel.chat_id is None or self.stream.service.busy():
+    def tick(self, sel: Selection, auto_on: bool = True) -> Iterator[Updates]:
+        """Auto mode: the group goes on by itself (not while a reply is written, nor from
+        a tick that fired before auto mode was switched off)."""
+        if sel.chat_id is None or not auto_on or self.stream.service.busy():
             return
         if self.groups.group_of(sel.chat_id) is None:
             yield {self.parts.timer: gr.Timer(active=False), self.parts.auto: False}

@@ -10,7 +10,9 @@ import yaml
 
 from app.context import AppContext, build_context
 from app.engine.fake import FakeBackend
+from app.engine.llamacpp import LlamaCppBackend
 from app.settings import Settings
+from tests.api.live import RecordingBackend
 
 
 @pytest.fixture
@@ -35,3 +37,11 @@ def write_preset(home: Path, name: str, **values: object) -> None:
     folder = home / "presets"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, **values}))
+
+
+@pytest.fixture
+def recorded(context: AppContext, smollm: LlamaCppBackend) -> RecordingBackend:
+    """SmolLM2, every request it runs recorded."""
+    backend = RecordingBackend(smollm)
+    context.models.use(backend)
+    return backend

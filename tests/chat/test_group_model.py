@@ -1,5 +1,6 @@
 """Group chats on the real SmolLM2: greetings, a list-strategy round, the swap prompt of
-each speaker, and the KV cache kept per member (evaluated-token counts, never times)."""
+each speaker, and the KV cache kept per member, in groups of three and of five (more
+members than the backend's default saved states; evaluated-token counts, never times)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from app.chat.groups import MemberReply
 from app.context import AppContext
-from app.engine.llamacpp import LlamaCppBackend
+from app.engine.base import GenerationRequest
 from app.storage.group_types import GroupSettings, ReplyStrategy
 from app.storage.types import ChatSettings, Role
 from tests.api.live import RecordingBackend
@@ -34,20 +35,17 @@ def card(name: str, trait: str) -> bytes:
     return json.dumps({"spec": "chara_card_v2", "spec_version": "2.0", "data": data}).encode()
 
 
-@pytest.fixture
-def recorded(context: AppContext, smollm: LlamaCppBackend) -> RecordingBackend:
-    """SmolLM2, every request it runs recorded."""
-    backend = RecordingBackend(smollm)
-    context.models.use(backend)
-    return backend
+TRIO = (("Ann", "a baker"), ("Bob", "a fisherman"), ("Cid", "a bell-ringer"))
 
 
-def make_group(context: AppContext, home: Path) -> tuple[int, list[int]]:
-    """A list-strategy group of three and a new chat of it, replies short and greedy."""
+def make_group(
+    context: AppContext, home: Path, members: Sequence[tuple[str, str]] = TRIO
+) -> tuple[int, list[int]]:
+    """A list-strategy group (of three) and a new chat of it, replies short and greedy."""
     write_preset(home, "Short", max_new_tokens=6, temperature=0.0, ban_eos=True)
     ids = [
         context.library.import_card(card(name, trait), source_name=f"{name}.json").id
-        for name, trait in (("Ann", "a baker"), ("Bob", "a fisherman"), ("Cid", "a bell-ringer"))
+        for name, trait in members
     ]
     groups = context.services.groups
     group = groups.create("Veyle", ids, GroupSettings(strategy=ReplyStrategy.LIST))
@@ -59,6 +57,11 @@ def make_group(context: AppContext, home: Path) -> tuple[int, list[int]]:
 def finished(replies: Sequence[MemberReply]) -> list[MemberReply]:
     """The last update of each member's reply."""
     return [r for r in replies if r.progress.done]
+
+
+def replies(backend: RecordingBackend) -> list[GenerationRequest]:
+    """The replies' requests (not the idle prefills of the members' slots)."""
+    return [r for r in backend.requests if not r.background]
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -92,29 +95,37 @@ def test_a_list_group_replies_in_order_each_with_its_own_card_and_stop_strings(
     ]  # fmt: skip
     assert all(m.content.strip() for m in messages)
     for request, name, other in zip(
-        backend.requests, ("Ann", "Bob", "Cid"), ("Bob", "Cid", "Ann"), strict=True
+        replies(backend), ("Ann", "Bob", "Cid"), ("Bob", "Cid", "Ann"), strict=True
     ):
         assert request.prompt_text is not None
         assert f"{name} is a" in request.prompt_text  # swap: the speaker's card …
         assert f"{other} is a" not in request.prompt_text  # … and no other's
         assert f"\n{other}:" in request.stop and f"\n{name}:" not in request.stop
     # The speaker's earlier turn stays in the others' prompts, under its name.
-    assert "Ann waves at User." in (backend.requests[2].prompt_text or "")
+    assert "Ann waves at User." in (replies(backend)[2].prompt_text or "")
 
 
+#: Five members: more than the backend's default three saved states, so the group's
+#: member count decides how many it keeps.
+FIVE = (*TRIO, ("Dee", "a weaver"), ("Eve", "a ferrywoman"))
+
+
+@pytest.mark.parametrize("members", [TRIO, FIVE], ids=["three", "five"])
 def test_each_member_turn_evaluates_only_what_is_new_since_its_last_turn(
-    context: AppContext, recorded: RecordingBackend, _isolated_home: Path
+    context: AppContext,
+    recorded: RecordingBackend,
+    _isolated_home: Path,
+    members: Sequence[tuple[str, str]],
 ) -> None:
-    backend = recorded
-    chat_id, _ids = make_group(context, _isolated_home)
+    chat_id, _ids = make_group(context, _isolated_home, members)
     groups = context.services.groups
     first = finished(list(groups.send(chat_id, "Good evening, all of you.")))
     second = finished(list(groups.send(chat_id, "What news from the quay?")))
 
-    assert [r.name for r in second] == ["Ann", "Bob", "Cid"]
-    for turn, (before, after) in enumerate(
-        zip(backend.requests[:3], backend.requests[3:], strict=True)
-    ):
+    n = len(members)
+    assert [r.name for r in second] == [name for name, _ in members]
+    requests = replies(recorded)
+    for turn, (before, after) in enumerate(zip(requests[:n], requests[n:], strict=True)):
         info = second[turn].progress.gen_info
         assert info is not None and info.prompt_tokens == len(after.prompt_tokens)
         new = len(after.prompt_tokens) - common_prefix(before.prompt_tokens, after.prompt_tokens)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.context import AppContext
-from app.engine.llamacpp import LlamaCppBackend
+from app.engine.llamacpp import LoadOptions
 from app.storage.memory_types import MemorySettings
 from app.storage.types import ChatSettings, GenInfo
 from tests.chat.conftest import write_preset
@@ -28,9 +28,9 @@ def reply(context: AppContext, chat_id: int, text: str) -> GenInfo:
 
 
 def test_a_block_still_relevant_stays_in_place_and_its_cache_is_reused(
-    context: AppContext, smollm: LlamaCppBackend, _isolated_home: Path
+    context: AppContext, smollm_path: Path, _isolated_home: Path
 ) -> None:
-    context.models.use(smollm)
+    context.models.load(smollm_path, LoadOptions(n_ctx=2048, threads=2))
     write_preset(_isolated_home, "Short", max_new_tokens=8, temperature=0.0, ban_eos=True)
     chat_id = long_chat(context, 240)
     context.stores.chats.update_settings(chat_id, ChatSettings(preset="Short"))
@@ -45,7 +45,7 @@ def test_a_block_still_relevant_stays_in_place_and_its_cache_is_reused(
     # only the last reply and the new message are evaluated (not the block).
     info = reply(context, chat_id, "Do you think the cellar key is still there?")
     assert memory.overview(chat_id).block == first.block
-    block_tokens = len(smollm.tokenize(first.block))
+    block_tokens = context.chat.count_tokens(first.block)
     assert info.tokens_evaluated is not None and info.prompt_tokens is not None
     assert info.tokens_evaluated < block_tokens, (info, block_tokens)
     prompt = context.chat.prompt(chat_id).text

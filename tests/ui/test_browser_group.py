@@ -1,6 +1,7 @@
-"""A group chat in Chromium with the real SmolLM2: create a group of the starter cast,
-each member answers in turn under its own name, one member speaks now, regenerate keeps
-the speaker, auto mode goes on without the user until it is switched off."""
+"""A group chat in Chromium with the real SmolLM2: create a group of the starter cast
+(the header and the chat list name the group), give it a lorebook, each member answers
+in turn under its own name, one member speaks now, regenerate keeps the speaker, auto
+mode goes on without the user until it is switched off."""
 
 from __future__ import annotations
 
@@ -60,6 +61,12 @@ def test_a_group_chat_from_creation_to_auto_mode(page: Page, live_server: str) -
     expect(page.locator("#parlor-status")).to_contain_text("Group “Trio” created")
     settle(page, 3)
     assert names(page) == list(MEMBERS)  # each member's greeting, in order
+    expect(page.locator("#parlor-header .char-name")).to_have_text("Trio")  # not a member
+    expect(page.locator("#parlor-chat-list")).to_contain_text("[Trio] Group chat: Trio")
+    choose(page, "#parlor-group-lorebooks", "Lantern Reach")
+    page.locator("#parlor-group-save").click()
+    expect(page.locator("#parlor-status")).to_contain_text("Group “Trio” saved")
+    expect(page.locator("#parlor-group-lorebooks")).to_contain_text("Lantern Reach")
     choose_preset(page, "Group")
 
     send(page, "Good evening, all of you.")

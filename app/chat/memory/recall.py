@@ -39,7 +39,7 @@ _ROLES = {"system": Role.SYSTEM, "user": Role.USER, "assistant": Role.ASSISTANT}
 
 #: How much more similar to the query a new chunk must be than the best chunk of the
 #: block in place for the block to be recalled again (and the cache below it redone).
-FRESHER_BY = 0.05
+FRESHER_BY = 0.1
 
 
 @dataclass(frozen=True)

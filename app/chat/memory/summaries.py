@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from app.chat.background import IdleJobs
 from app.storage.memory_types import MemorySettings, Summary
 from app.storage.types import Message
-
-log = logging.getLogger(__name__)
 
 #: ``write(instruction, text, cancel, max_tokens) -> summary`` (None: cancelled or failed).
 Writer = Callable[[str, str, threading.Event, int], str | None]
@@ -156,85 +154,52 @@ class SummaryStore:
         self.settings = settings
 
 
-@dataclass
-class _Queue:
-    """Chats waiting for summaries, with where each one's prompt began and its context."""
-
-    chats: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-
 class SummaryWorker:
-    """Writes chats' summaries on one background thread, out of the replies' way."""
+    """Writes chats' summaries on one background thread, out of the replies' way.
 
-    def __init__(self, store: SummaryStore, write: Writer, count: TokenCounter) -> None:
+    Each job first embeds what the chat's index lacks (the reply just written), so the
+    next turn's recall does not wait for it.
+    """
+
+    def __init__(
+        self,
+        store: SummaryStore,
+        write: Writer,
+        count: TokenCounter,
+        index: Callable[[int, Sequence[Message]], object] | None = None,
+    ) -> None:
         self._store = store
         self._write = write
         self._count = count
-        self._queue = _Queue()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
-        self._cancel = threading.Event()
-        self._closed = False
-        self._thread: threading.Thread | None = None
+        self._index = index
+        self._jobs = IdleJobs("parlor-summaries")
 
     def schedule(self, chat_id: int, first_in: int, n_ctx: int) -> None:
         """Summarize what left the chat's prompt (``first_in``: its oldest message's index)."""
         settings = self._store.settings(chat_id)
-        if not settings.enabled or settings.summary_block <= 0 or first_in < 1:
+        if not settings.enabled or first_in < 1:
             return
-        with self._lock:
-            if self._closed:
-                return
-            self._queue.chats[chat_id] = (first_in, n_ctx)
-            self._cancel = threading.Event()
-            self._idle.clear()
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="parlor-summaries", daemon=True
-                )
-                self._thread.start()
-        self._wake.set()
+        if settings.summary_block <= 0 and self._index is None:
+            return
+        self._jobs.schedule(chat_id, lambda cancel: self._run(chat_id, first_in, n_ctx, cancel))
 
     def pause(self) -> None:
         """A reply is starting: cancel the summary under way (it is written again later)."""
-        with self._lock:
-            self._cancel.set()
-            self._queue.chats.clear()
+        self._jobs.pause()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no summary is queued or being written; False on timeout."""
-        return self._idle.wait(timeout)
+        return self._jobs.wait_idle(timeout)
 
     def close(self) -> None:
         """Stop the thread (the summary under way is cancelled)."""
-        with self._lock:
-            self._closed = True
-            self._cancel.set()
-            thread = self._thread
-        self._wake.set()
-        if thread is not None:
-            thread.join(timeout=10)
+        self._jobs.close()
 
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            with self._lock:
-                self._wake.clear()
-                if self._closed:
-                    self._idle.set()
-                    return
-                if not self._queue.chats:
-                    self._idle.set()
-                    continue
-                chat_id, (first_in, n_ctx) = self._queue.chats.popitem()
-                cancel = self._cancel
-            try:
-                self._summarize(chat_id, first_in, n_ctx, cancel)
-            except Exception:  # a background job must not die: log, and go on
-                log.exception("summarizing chat %s failed", chat_id)
-            self._wake.set()
+    def _run(self, chat_id: int, first_in: int, n_ctx: int, cancel: threading.Event) -> None:
+        if self._index is not None:
+            self._index(chat_id, self._store.path(chat_id))
+        if not cancel.is_set() and self._store.settings(chat_id).summary_block > 0:
+            self._summarize(chat_id, first_in, n_ctx, cancel)
 
     def _summarize(self, chat_id: int, first_in: int, n_ctx: int, cancel: threading.Event) -> None:
         settings = self._store.settings(chat_id)
