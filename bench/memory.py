@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.chat.memory.index import digest_of
 from app.context import AppContext, build_context
 from app.engine.llamacpp import LoadOptions
 from app.engine.models import bundled_model_path
@@ -148,7 +149,7 @@ def bench_recall_query(context: AppContext, db_repo: MemoryRepository) -> dict[s
         vectors = rng.normal(size=(n, 384)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         chunks[message.id] = [
-            StoredChunk(message.id, i, "bench", message.content[:400], v.tobytes())
+            StoredChunk(message.id, i, digest_of(message), message.content[:400], v.tobytes())
             for i, v in enumerate(vectors)
         ]
     db_repo.replace(chat_id, "all-MiniLM-L6-v2", 384, chunks)

@@ -83,3 +83,22 @@ class IdleJobs:
             except Exception:  # a background job must not die: log, and go on
                 log.exception("background job %s failed", self._name)
             self._wake.set()
+
+
+class BackgroundWorker:
+    """A worker whose jobs run on an :class:`IdleJobs` thread of its own."""
+
+    def __init__(self, jobs: IdleJobs) -> None:
+        self._jobs = jobs
+
+    def pause(self) -> None:
+        """A reply is starting: cancel the job under way (it is done again later)."""
+        self._jobs.pause()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job is queued or running; False on timeout."""
+        return self._jobs.wait_idle(timeout)
+
+    def close(self) -> None:
+        """Stop the thread (the job under way is cancelled)."""
+        self._jobs.close()

@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import threading
 
-from app.chat.background import IdleJobs
+from app.chat.background import BackgroundWorker, IdleJobs
 from app.chat.turns import TurnRunner
 
 #: Seconds a prefill waits, at most, for the summaries under way to be written.
 SUMMARY_WAIT_S = 300.0
 
 
-class MemberPrefill:
+class MemberPrefill(BackgroundWorker):
     """Brings group members' KV slots up to date in the background."""
 
     def __init__(self, runner: TurnRunner, jobs: IdleJobs) -> None:
+        super().__init__(jobs)
         self._runner = runner
-        self._jobs = jobs
         self._lock = threading.Lock()
         #: Tokens evaluated by prefills so far (benchmarks count them).
         self.evaluated = 0
@@ -34,18 +34,6 @@ class MemberPrefill:
     def schedule(self, chat_id: int, last_speaker: int | None) -> None:
         """After a round of ``chat_id``: fill every other unmuted member's slot."""
         self._jobs.schedule(chat_id, lambda cancel: self._fill(chat_id, last_speaker, cancel))
-
-    def pause(self) -> None:
-        """A reply starts: stop filling now."""
-        self._jobs.pause()
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until no prefill is queued or running; False on timeout."""
-        return self._jobs.wait_idle(timeout)
-
-    def close(self) -> None:
-        """Stop the thread."""
-        self._jobs.close()
 
     def _fill(self, chat_id: int, last_speaker: int | None, cancel: threading.Event) -> None:
         stores, memory = self._runner.stores, self._runner.memory

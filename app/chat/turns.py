@@ -36,6 +36,7 @@ from app.presets.model import Preset
 from app.prompt.assemble import PromptBuilder
 from app.prompt.formats import PromptPosition
 from app.prompt.formats import Role as PromptRole
+from app.prompt.memory import MemoryPrompt
 from app.prompt.reasoning import ReasoningPrompt
 from app.prompt.reasoning_parser import reply_start
 from app.prompt.registry import FormatRegistry
@@ -285,14 +286,15 @@ class TurnRunner:
         lore = self.memory.vector_lore(context.chat.id, context.messages, context.request.lore)
         if lore is not None:
             context = replace(context, request=replace(context.request, lore=lore))
-        prompt = self._build(context)
+        expected = self.memory.expected(context.chat.id, context.messages)
+        prompt = self._build(_with_memory(context, expected))
         memory = self.memory.recall(
             context.chat.id, context.messages, prompt,
             n_ctx=context.request.n_ctx, record=record, count=self.count_tokens,
         )  # fmt: skip
-        if memory is None:
+        if memory == expected:  # most turns: the block stays, the story too
             return prompt
-        return self._build(replace(context, request=replace(context.request, memory=memory)))
+        return self._build(_with_memory(context, memory))
 
     def _build(self, context: TurnContext) -> BuiltPrompt:
         """The prompt for ``context`` as it stands.
@@ -493,3 +495,9 @@ def _gen_info(backend: Backend, context: TurnContext, event: Finished) -> GenInf
         finish_reason=event.finish_reason,
         stopped=event.finish_reason == "aborted",
     )
+
+
+def _with_memory(context: TurnContext, memory: MemoryPrompt | None) -> TurnContext:
+    """``context`` whose prompt gets ``memory`` (None: no memory)."""
+    request = replace(context.request, memory=memory or MemoryPrompt())
+    return replace(context, request=request)

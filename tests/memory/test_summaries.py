@@ -58,8 +58,6 @@ def test_smollm_summarizes_what_left_the_context_and_redoes_a_stale_summary(
     views = memory.summaries(chat_id)
     written = [v for v in views if v.state == "current"]
     assert written and all(v.summary.text.strip() for v in written)
-    # the oldest messages are summarized (perhaps merged with the next block's)
-    first = next(v.summary for v in written if v.summary.message_ids[0] == ids[0])
     prompt = context.chat.prompt(chat_id).text
     assert "Story so far" in prompt and "Brown Heron" in prompt
     newest = max(written, key=lambda v: v.summary.message_ids[-1]).summary
@@ -70,6 +68,9 @@ def test_smollm_summarizes_what_left_the_context_and_redoes_a_stale_summary(
     assert info is not None and info.tokens_evaluated is not None and info.prompt_tokens
     assert info.tokens_evaluated < info.prompt_tokens // 2, info
     assert memory.wait_for_summaries(300)
+    # the oldest messages are summarized (perhaps merged with the next block's)
+    current = [v.summary for v in memory.summaries(chat_id) if v.state == "current"]
+    first = next(s for s in current if s.message_ids[0] == ids[0])
     # An edit among the first block's messages makes its summary stale: out of the
     # prompt, and written again after the next reply.
     context.chat.edit(ids[3], "We agreed to carry the mayor's piano across at dawn.")

@@ -86,6 +86,8 @@ class MemoryRecall:
         self._repository = repository
         self._sandbox = sandbox
         self._last: dict[int, Recalled] = {}
+        #: Per chat: the story so far of its last reply's prompt.
+        self._stories: dict[int, str] = {}
         #: Per chat: where its last reply's prompt began, and the context size.
         self._windows: dict[int, tuple[int, int]] = {}
         self._lock = threading.Lock()
@@ -122,11 +124,21 @@ class MemoryRecall:
                 self._windows[chat_id] = (first, n_ctx)
         story = self.story(chat_id, history, first, settings, n_ctx, count)
         recalled = self._recalled(chat_id, history, first, settings, record=record)
-        if not story and not recalled.block:
+        if record:
+            with self._lock:
+                self._stories[chat_id] = story
+        return _prompt(settings, recalled, story, history)
+
+    def expected(self, chat_id: int, history: Sequence[Message]) -> MemoryPrompt | None:
+        """What the chat's next prompt most likely adds, for a prompt of ``history``: the
+        last reply's story and block, where it was (None: nothing known, or memory is
+        off).  A prompt built with it first is built once when recall agrees."""
+        with self._lock:
+            recalled, story = self._last.get(chat_id), self._stories.get(chat_id)
+        settings = self.settings(chat_id)
+        if recalled is None or story is None or not settings.enabled:
             return None
-        position, role = _POSITIONS[settings.position], _ROLES[settings.role]
-        depth = recalled.depth(history, settings.depth)
-        return MemoryPrompt(recalled.block, story, position, depth, role)
+        return _prompt(settings, recalled, story, history)
 
     def story(
         self,
@@ -270,3 +282,14 @@ def _anchor_inside(recalled: Recalled, history: Sequence[Message], first: int) -
     anchor about to leave it would take the block to the top of the chat)."""
     ids = [m.id for m in history]
     return recalled.anchor in ids and ids.index(recalled.anchor) >= first + 2
+
+
+def _prompt(
+    settings: MemorySettings, recalled: Recalled, story: str, history: Sequence[Message]
+) -> MemoryPrompt | None:
+    """The memory a prompt of ``history`` gets (None: nothing to add)."""
+    if not story and not recalled.block:
+        return None
+    position, role = _POSITIONS[settings.position], _ROLES[settings.role]
+    depth = recalled.depth(history, settings.depth)
+    return MemoryPrompt(recalled.block, story, position, depth, role)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app.chat.background import IdleJobs
+from app.chat.background import BackgroundWorker, IdleJobs
 from app.storage.memory_types import MemorySettings, Summary
 from app.storage.types import Message
 
@@ -154,7 +154,7 @@ class SummaryStore:
         self.settings = settings
 
 
-class SummaryWorker:
+class SummaryWorker(BackgroundWorker):
     """Writes chats' summaries on one background thread, out of the replies' way.
 
     Each job first embeds what the chat's index lacks (the reply just written), so the
@@ -168,11 +168,11 @@ class SummaryWorker:
         count: TokenCounter,
         index: Callable[[int, Sequence[Message]], object] | None = None,
     ) -> None:
+        super().__init__(IdleJobs("parlor-summaries"))
         self._store = store
         self._write = write
         self._count = count
         self._index = index
-        self._jobs = IdleJobs("parlor-summaries")
 
     def schedule(self, chat_id: int, first_in: int, n_ctx: int) -> None:
         """Summarize what left the chat's prompt (``first_in``: its oldest message's index)."""
@@ -182,18 +182,6 @@ class SummaryWorker:
         if settings.summary_block <= 0 and self._index is None:
             return
         self._jobs.schedule(chat_id, lambda cancel: self._run(chat_id, first_in, n_ctx, cancel))
-
-    def pause(self) -> None:
-        """A reply is starting: cancel the summary under way (it is written again later)."""
-        self._jobs.pause()
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until no summary is queued or being written; False on timeout."""
-        return self._jobs.wait_idle(timeout)
-
-    def close(self) -> None:
-        """Stop the thread (the summary under way is cancelled)."""
-        self._jobs.close()
 
     def _run(self, chat_id: int, first_in: int, n_ctx: int, cancel: threading.Event) -> None:
         if self._index is not None:
