@@ -190,7 +190,8 @@ def bench_replay(context: AppContext, turns: int) -> dict[str, Any]:
     rng = random.Random(11)
     memory = context.services.memory
     times: dict[str, list[float]] = {"on": [], "off": []}
-    refreshed, last_block = 0, ""
+    evaluated: dict[str, list[int]] = {"on": [], "off": []}
+    refreshed, last_block = [], ""
     for turn in range(turns):
         text = " ".join(sentence(rng, rng.randint(8, 14)) for _ in range(3))
         order = [("on", on), ("off", off)] if turn % 2 == 0 else [("off", off), ("on", on)]
@@ -198,8 +199,12 @@ def bench_replay(context: AppContext, turns: int) -> dict[str, Any]:
             if name == "off":
                 memory.wait_for_summaries(120)  # the off chat never waits for the on's
             times[name].append(first_token(context, chat_id, text))
+            evaluated[name].append(
+                context.stores.chats.active_path(chat_id)[-1].gen_info.tokens_evaluated or 0
+            )
         block = memory.overview(on).block
-        refreshed += block != last_block
+        if block != last_block:
+            refreshed.append(turn)
         last_block = block
     memory.wait_for_summaries(120)
     med_on, med_off = statistics.median(times["on"]), statistics.median(times["off"])
@@ -212,7 +217,14 @@ def bench_replay(context: AppContext, turns: int) -> dict[str, Any]:
         "ttft_mean_on_ms": round(statistics.mean(times["on"]) * 1000, 1),
         "ttft_mean_off_ms": round(statistics.mean(times["off"]) * 1000, 1),
         "summaries_written": len(summaries),
-        "memories_block_changed_turns": refreshed,
+        "memories_block_changed_turns": len(refreshed),
+        "per_turn": {
+            "ttft_on_ms": [round(t * 1000) for t in times["on"]],
+            "ttft_off_ms": [round(t * 1000) for t in times["off"]],
+            "evaluated_on": evaluated["on"],
+            "evaluated_off": evaluated["off"],
+            "block_changed_at": refreshed,
+        },
     }
 
 
@@ -255,7 +267,7 @@ def main() -> int:
             print(json.dumps(results["embedding"]), flush=True)
         if "replay" in parts:
             results["replay"] = bench_replay(context, args.turns)
-            print(json.dumps(results["replay"]), flush=True)
+            print(json.dumps({k: v for k, v in results["replay"].items() if k != "per_turn"}))
         if "recall" in parts:
             results["recall_query"] = bench_recall_query(context, MemoryRepository(context.db))
             print(json.dumps(results["recall_query"]), flush=True)

@@ -41,8 +41,9 @@ from app.engine.kvcache import MAX_PARKED, MIN_CHUNK, Chunk, ReusePlan, plan_reu
 LOGITS_MIN_TOKENS = 1024
 #: Sequence ids a context needs: 0 for the chat, the rest for parked chunks.
 N_SEQ_MAX = 1 + MAX_PARKED
-#: Dropping a cached tail shorter than this never saves the cache's state (a context
-#: shift drops the head, a turn drops a short tail; a chat or branch switch drops more).
+#: Discarding fewer cached tokens than this never saves the cache's state (a context
+#: shift drops the head, a turn drops a short tail; a chat or branch switch drops more,
+#: even when the other chat shares runs of text that are moved rather than evaluated).
 SAVE_MIN_TOKENS = 256
 #: A saved state is restored when it spares at least this many evaluated tokens.
 RESTORE_MIN_GAIN = 256
@@ -272,7 +273,7 @@ class KvSlot:
         chosen = self._states.pop(best) if best is not None else None
         n_cached = self._llama.n_tokens
         keyed_switch = switching and self._key is not None and n_cached > 0
-        displaced = n_cached - live.cache_end >= max(SAVE_MIN_TOKENS, n_cached // 4)
+        displaced = n_cached - live.reused >= max(SAVE_MIN_TOKENS, n_cached // 4)
         if self._worth_saving and (keyed_switch or displaced or not keep):
             self.save_state()  # another chat, branch or member, a summary: this comes back
         return chosen is not None and self._restore(chosen)
