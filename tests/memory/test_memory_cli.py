@@ -30,16 +30,22 @@ def test_import_embeds_and_memory_shows_and_rebuilds(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     source = tmp_path / "Tides.jsonl"
-    write_chat(source, 30)
+    write_chat(source, 40)  # long enough to be embedded at import (EMBED_ON_IMPORT)
     done = parlor(capsys, "import", str(source))
     assert done.code == 0, done.err
-    assert "imported chat 'Tides'" in done.out and "memory: embedded 30 messages" in done.out
+    assert "imported chat 'Tides'" in done.out and "memory: embedded 40 messages" in done.out
     shown = parlor(capsys, "memory", "Tides")
     assert shown.code == 0, shown.err
-    assert "memory on" in shown.out and "index: 30 chunks of 30 messages" in shown.out
+    assert "memory on" in shown.out and "index: 40 chunks of 40 messages" in shown.out
     rebuilt = parlor(capsys, "memory", "rebuild", "Tides")
-    assert rebuilt.code == 0 and "embedded 30 messages" in rebuilt.err
+    assert rebuilt.code == 0 and "embedded 40 messages" in rebuilt.err
     wrong = parlor(capsys, "memory", "again", "Tides")
     assert wrong.code == 1 and "rebuild CHAT" in wrong.err
     missing = parlor(capsys, "memory", "No such chat")
     assert missing.code == 1 and "No such chat" in missing.err
+    # a short chat is embedded only once its first message leaves the context
+    short = tmp_path / "Brief.jsonl"
+    write_chat(short, 6)
+    brief = parlor(capsys, "import", str(short))
+    assert brief.code == 0 and "imported chat 'Brief'" in brief.out
+    assert "memory: embedded" not in brief.out

@@ -15,6 +15,7 @@ from typing import Any, cast
 import gradio as gr
 import pytest
 
+from app.chat.memory.service import EMBED_ON_IMPORT
 from app.context import AppContext
 from app.storage.types import Role
 from app.ui.app import UiBundle
@@ -513,8 +514,8 @@ def test_chats_import_and_export_as_sillytavern_jsonl(
         c for c in context.chat.chats_of(sel.character_id or 0) if c.title == "Tea time"
     )
     assert imported.settings.author_note.text == "[Rain falls.]"
-    # embedded for long-term memory at import (the greeting-less chat's two messages)
-    assert context.services.memory.overview(imported.id).messages == 2
+    # too short to leave the context soon: not embedded at import (torch is not loaded)
+    assert context.services.memory.overview(imported.id).chunks == 0
     opened = guarded(page, page.nav.open_chat)(imported.id, sel)
     assert opened[page.parts.settings.note_text] == "[Rain falls.]"
     assert "[Rain falls.]" in context.chat.prompt(imported.id).text
@@ -523,6 +524,28 @@ def test_chats_import_and_export_as_sillytavern_jsonl(
     assert [json.loads(line)["mes"] for line in file.read_text().splitlines()[1:]] == [
         "Tea?", "Please.",
     ]  # fmt: skip
+
+
+def test_a_long_imported_chat_is_embedded_for_memory_at_once(
+    ui: UiBundle, context: AppContext, tmp_path: Path
+) -> None:
+    page = ui.pages.chat
+    sel = open_first(page, context, "Basil Thorne")
+    header = {"user_name": "You", "character_name": "unused", "chat_metadata": {}}
+    lines = [header] + [
+        {"name": "You" if i % 2 else "Basil Thorne", "is_user": bool(i % 2),
+         "mes": f"Line {i}: the clock in the window, the ledger and crate number {i}."}
+        for i in range(EMBED_ON_IMPORT)
+    ]  # fmt: skip
+    path = tmp_path / "Long day.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines))
+    updates = guarded(page, page.nav.import_chats)([str(path)], sel)
+    assert "✓ Long day.jsonl" in updates[page.parts.sidebar.import_report]
+    imported = next(
+        c for c in context.chat.chats_of(sel.character_id or 0) if c.title == "Long day"
+    )
+    overview = context.services.memory.overview(imported.id)
+    assert overview.messages == EMBED_ON_IMPORT and overview.chunks == EMBED_ON_IMPORT
 
 
 def test_file_inputs_refuse_a_path_that_was_not_uploaded(

@@ -16,6 +16,10 @@ from app.storage.repositories.memory import MemoryRepository
 from app.storage.types import Message
 
 SummaryState = Literal["current", "stale", "fact"]
+#: An imported chat of at least this many messages is embedded at once (a shorter one
+#: fits in most contexts: it is embedded when its first message leaves the prompt, so
+#: importing it never waits for torch to load).
+EMBED_ON_IMPORT = 40
 
 
 @dataclass(frozen=True)
@@ -155,10 +159,13 @@ class MemoryService:
         return self._recall.index.update(chat_id, self._path(chat_id), progress)
 
     def index_imported(self, chat_id: int, progress: ProgressCallback | None = None) -> int:
-        """Embed an imported chat now (where memory is on for the process and the chat),
-        so that its first reply does not wait for it; returns how many were embedded."""
+        """Embed an imported chat now, so that its first reply does not wait for it
+        (where memory is on for the process and the chat, and the chat is long enough to
+        leave the context soon); returns how many were embedded."""
         if not self.active or not self.settings(chat_id).enabled:
             return 0
+        if len(self._path(chat_id)) < EMBED_ON_IMPORT:
+            return 0  # embedded when its first message leaves the context, as any chat
         return self.index(chat_id, progress)
 
     def rebuild(self, chat_id: int, progress: ProgressCallback | None = None) -> int:
