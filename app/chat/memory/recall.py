@@ -250,9 +250,9 @@ class MemoryRecall:
             return None
         newest = query[:1]  # the newest message decides
         rescored = self.index.rescored(chat_id, previous.hits, newest)
-        found = self.index.rescored(chat_id, hits, newest) or []
         if rescored is None:
             return None
+        found = self.index.rescored(chat_id, hits, newest) or []
         best_now = max((h.score for h in found), default=-1.0)
         if best_now > max(h.score for h in rescored) + FRESHER_BY:
             return None

@@ -164,9 +164,10 @@ class MemoryService:
         leave the context soon); returns how many were embedded."""
         if not self.active or not self.settings(chat_id).enabled:
             return 0
-        if len(self._path(chat_id)) < EMBED_ON_IMPORT:
+        path = self._path(chat_id)
+        if len(path) < EMBED_ON_IMPORT:
             return 0  # embedded when its first message leaves the context, as any chat
-        return self.index(chat_id, progress)
+        return self._recall.index.update(chat_id, path, progress)
 
     def rebuild(self, chat_id: int, progress: ProgressCallback | None = None) -> int:
         """Forget the chat's index and embed its active path again; returns how many."""
