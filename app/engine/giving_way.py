@@ -27,6 +27,11 @@ class GivingWay:
             if request.background:
                 self._waiting.add(request.cancel)
                 return
+        self.cancel_all()
+
+    def cancel_all(self) -> None:
+        """Cancel every background request (a reply starts, or the model is closing)."""
+        with self._lock:
             for cancel in self._waiting:
                 cancel.set()
 

@@ -193,8 +193,10 @@ class KvSlot:
 
     def keep_states(self, count: int) -> None:
         """Keep at least ``count`` saved states (a group's members), never fewer than the
-        configured number; the memory cap still applies.  The oldest go when it shrinks."""
-        self._states.max_entries = max(self._min_states, count)
+        configured number.  It never shrinks: a request outside the group (a one-to-one
+        chat, an API call) must not cost the group its members' slots; the memory cap
+        (``state_capacity_bytes``) is what bounds them."""
+        self._states.max_entries = max(self._states.max_entries, self._min_states, count)
 
     def plan(self, prompt: Sequence[int] | _Tokens) -> ReusePlan:
         """How ``prompt`` would reuse what the cache holds now."""

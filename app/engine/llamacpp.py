@@ -46,7 +46,7 @@ from app.engine.sampler_chain import build_sampler_chain
 from app.engine.sampling import SamplerSettings, active_stages
 from app.engine.stopping import StopMatcher
 from app.engine.token_probs import token_probs
-from app.errors import ContextLengthExceeded, InputError, ModelLoadError
+from app.errors import ContextLengthExceeded, InputError, ModelLoadError, ModelNotLoaded
 
 #: Banned-string rollbacks allowed in one reply before the guard gives up.
 MAX_ROLLBACKS = 256
@@ -127,6 +127,7 @@ class LlamaCppBackend:
         #: How the last request's prompt was loaded into the KV cache.
         self.last_load: LoadResult | None = None
         self._background = GivingWay()
+        self._closed = False
         self._slot = KvSlot(
             llama,
             self._arm_abort,
@@ -237,6 +238,8 @@ class LlamaCppBackend:
         self._background.enter(request)
         try:
             with self._lock:
+                if self._closed:
+                    raise ModelNotLoaded()
                 self._abort.clear()
                 self._cancel = request.cancel
                 try:
@@ -247,8 +250,12 @@ class LlamaCppBackend:
             self._background.leave(request)
 
     def close(self) -> None:
-        """Free the model and its context."""
+        """Free the model and its context.  Background work (a member's slot filled
+        ahead of time) is cancelled first, so closing never waits for it; a request
+        still waiting for the model then finds it closed (``ModelNotLoaded``)."""
+        self._background.cancel_all()
         with self._lock:
+            self._closed = True
             self._llama.close()
 
     def _generate(self, request: GenerationRequest) -> Iterator[GenerationEvent]:

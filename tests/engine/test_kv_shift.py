@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import llama_cpp
 import numpy as np
@@ -354,3 +355,23 @@ def test_switching_back_to_a_chat_restores_its_saved_state(kv: LlamaCppBackend) 
     assert kv.last_load is not None and kv.last_load.restored
     assert back.stats.tokens_evaluated == 1
     assert_consistent(kv, kv.tokenize(chat_a))
+
+
+def run_keyed(backend: LlamaCppBackend, prompt: str, key: str, slots: int) -> Finished:
+    request = GenerationRequest(backend.tokenize(prompt), GREEDY, 6)
+    events = list(backend.stream(replace(request, cache_key=key, cache_slots=slots)))
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    return finished
+
+
+@pytest.mark.model
+def test_a_request_outside_a_large_group_leaves_every_members_slot(kv: LlamaCppBackend) -> None:
+    members = [STORY + "".join(chat(0, 3, seed=40 + i)) + REPLY for i in range(5)]
+    for index, prompt in enumerate(members):
+        run_keyed(kv, prompt, f"group:{index}", slots=5)
+    run(kv, STORY + "".join(chat(0, 3, seed=50)) + REPLY)  # a one-to-one chat meanwhile
+    for index, prompt in enumerate(members):
+        back = run_keyed(kv, prompt, f"group:{index}", slots=5)
+        assert kv.last_load is not None and kv.last_load.restored, index
+        assert back.stats.tokens_evaluated == 1

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from app.engine.base import Finished, GenerationRequest, TextDelta
-from app.engine.llamacpp import LlamaCppBackend
+from app.engine.llamacpp import LlamaCppBackend, LoadOptions
 from app.engine.sampling import SamplerSettings
-from app.errors import ContextLengthExceeded
+from app.errors import ContextLengthExceeded, ModelNotLoaded
 
 pytestmark = pytest.mark.model
 
@@ -217,3 +220,19 @@ def test_a_reply_cut_inside_a_character_never_stores_a_replacement_character(
         streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
         assert "\ufffd" not in finished.text and streamed == finished.text
         assert target.startswith(finished.text), (limit, finished.text)
+
+
+def test_closing_the_model_stops_background_work_rather_than_waiting(smollm_path: Path) -> None:
+    """Unloading while a group member's slot is filled ahead of time stops the fill."""
+    backend = LlamaCppBackend.load(smollm_path, LoadOptions(n_ctx=2048, threads=2))
+    tokens = backend.tokenize(CHATML.format(" ".join(f"word{i}" for i in range(450))))
+    fill = replace(GenerationRequest(tokens, SamplerSettings(temperature=0), 0), background=True)
+    thread, ends = _finish_in_thread(backend, fill)
+    while not backend._lock.locked():  # the fill holds the model
+        time.sleep(0.001)
+    backend.close()
+    thread.join(60)
+    assert ends[0].finish_reason == "aborted"
+    assert ends[0].stats.tokens_evaluated < len(tokens)
+    with pytest.raises(ModelNotLoaded):  # a request that comes after finds no model
+        list(backend.stream(GenerationRequest(tokens[:8], SamplerSettings(), 1)))
