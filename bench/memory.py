@@ -10,8 +10,9 @@ same run:
   already) over a 10,000-message chat's vectors (random unit vectors stored through the
   repository, so no hour of embedding);
 * time to first token over a replay of ``--turns`` turns at n_ctx 2048: two chats with
-  the same messages, memory on and off, taking turns (the off chat's turn starts when no
-  summary is being written; the on chat's pays for its own summaries);
+  messages of the same lengths (not the same words), memory on and off, taking turns
+  (the off chat's turn starts when no summary is being written; the on chat's pays for
+  its own summaries);
 * RSS: the process (the app with its UI imported and SmolLM2 loaded) before and after
   the embedder is loaded, and after the 600-message embedding;
 * recall quality: the planted-fact test (600 messages, five facts in the first 70,
@@ -187,15 +188,19 @@ def first_token(context: AppContext, chat_id: int, text: str) -> float:
 
 def bench_replay(context: AppContext, turns: int) -> dict[str, Any]:
     on, off = new_chat(context, True), new_chat(context, False)
-    rng = random.Random(11)
+    # The same sentence lengths in both chats, but not the same words: two chats sharing
+    # user lines would let the engine reuse runs of one in the other.
+    shape = random.Random(11)
+    words = {"on": random.Random(12), "off": random.Random(13)}
     memory = context.services.memory
     times: dict[str, list[float]] = {"on": [], "off": []}
     evaluated: dict[str, list[int]] = {"on": [], "off": []}
     refreshed, last_block = [], ""
     for turn in range(turns):
-        text = " ".join(sentence(rng, rng.randint(8, 14)) for _ in range(3))
+        lengths = [shape.randint(8, 14) for _ in range(3)]
         order = [("on", on), ("off", off)] if turn % 2 == 0 else [("off", off), ("on", on)]
         for name, chat_id in order:
+            text = " ".join(sentence(words[name], n) for n in lengths)
             if name == "off":
                 memory.wait_for_summaries(120)  # the off chat never waits for the on's
             times[name].append(first_token(context, chat_id, text))

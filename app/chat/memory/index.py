@@ -30,7 +30,7 @@ ProgressCallback = Callable[[int, int], None]
 #: Two chunks at least this similar say the same; only one of them is recalled.
 NEAR_COPY = 0.95
 #: Chunks embedded (and stored) per step.
-EMBED_STEP = 256
+EMBED_STEP = 1024
 
 
 @dataclass(frozen=True)
