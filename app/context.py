@@ -20,7 +20,6 @@ from app.chat.chatfiles import ChatFiles
 from app.chat.config import ConfigService
 from app.chat.format_files import load_user_templates
 from app.chat.greetings import GreetingMacros
-from app.chat.group_prefill import MemberPrefill
 from app.chat.groups import GroupService
 from app.chat.imports import Importer
 from app.chat.library import CharacterLibrary
@@ -33,6 +32,7 @@ from app.chat.memory.summaries import SummaryStore, SummaryWorker
 from app.chat.memory.writer import ModelWriter
 from app.chat.models import ModelService, load_options
 from app.chat.personas import PersonaService
+from app.chat.prefill import IdlePrefill
 from app.chat.presets import PresetService
 from app.chat.reasoning_files import ReasoningTemplates
 from app.chat.requests import RequestBuilder
@@ -87,13 +87,14 @@ class AppContext:
     #: The repositories, for the composition root and the tests; the UI and the API
     #: never get them (they hold services only).
     stores: Stores = field(kw_only=True)
+    #: Fills chats' KV slots ahead of their next turn (group members, a new story so
+    #: far), for the composition root, benchmarks and tests.
+    prefill: IdlePrefill = field(kw_only=True)
 
     def close(self) -> None:
         """Stop the summary writer, free the model and the database connections."""
         self.services.memory.close()
-        prefill = self.services.groups.prefill
-        if prefill is not None:
-            prefill.close()
+        self.prefill.close()
         self.models.unload()
         self.db.engine.dispose()
 
@@ -143,7 +144,9 @@ def build_context(
         ),
     )
     greetings = GreetingMacros(builder, formats)
-    prefill = MemberPrefill(runner, IdleJobs("parlor-prefill"))
+    prefill = IdlePrefill(runner, IdleJobs("parlor-prefill"))
+    if recall.summaries is not None:
+        recall.summaries.on_story_changed = prefill.story_changed
     parts = _Parts(
         settings, db, stores, library, models, formats, presets, reasoning, recall, greetings,
         prefill,
@@ -164,6 +167,7 @@ def build_context(
         native_serving=build_native_serving(openai_serving),
         services=build_services(parts, chat, chat_files),
         stores=stores,
+        prefill=prefill,
     )
     if load_model:
         context.services.models.start()
@@ -184,7 +188,7 @@ class _Parts:
     reasoning: ReasoningTemplates
     recall: MemoryRecall
     greetings: GreetingMacros
-    prefill: MemberPrefill
+    prefill: IdlePrefill
 
 
 @dataclass(frozen=True)

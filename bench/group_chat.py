@@ -29,7 +29,7 @@ whole context per slot) and the ratios the issue targets.  The systems take turn
 request by request (in rotating order), so a busy machine slows them alike.
 
 ``--think-time SECONDS`` models the user typing between rounds.  Parlor's app fills the
-waiting members' KV slots then (idle prefill: ``app.chat.group_prefill``); here, before
+waiting members' KV slots then (idle prefill: ``app.chat.prefill``); here, before
 each new user message, Parlor's worker evaluates the next prompt of every member but the
 last speaker with ``max_tokens`` 0, and the benchmark waits for it.  Those tokens count
 in Parlor's ``prompt_tokens_evaluated`` (and apart, as ``prefill_tokens_evaluated``);

@@ -11,8 +11,9 @@ same run:
   repository, so no hour of embedding);
 * time to first token over a replay of ``--turns`` turns at n_ctx 2048: two chats with
   messages of the same lengths (not the same words), memory on and off, taking turns
-  (the off chat's turn starts when no summary is being written; the on chat's pays for
-  its own summaries);
+  (the off chat's turn starts when no summary is being written and no KV slot is being
+  filled with a new story so far, as the user's reading and typing would let them; the
+  on chat's turn pays for its own);
 * RSS: the process (the app with its UI imported and SmolLM2 loaded) before and after
   the embedder is loaded, and after the 600-message embedding;
 * recall quality: the planted-fact test (600 messages, five facts in the first 70,
@@ -201,8 +202,9 @@ def bench_replay(context: AppContext, turns: int) -> dict[str, Any]:
         order = [("on", on), ("off", off)] if turn % 2 == 0 else [("off", off), ("on", on)]
         for name, chat_id in order:
             text = " ".join(sentence(words[name], n) for n in lengths)
-            if name == "off":
-                memory.wait_for_summaries(120)  # the off chat never waits for the on's
+            if name == "off":  # the off chat never waits for the on's background work
+                memory.wait_for_summaries(120)
+                context.prefill.wait_idle(120)
             times[name].append(first_token(context, chat_id, text))
             evaluated[name].append(
                 context.stores.chats.active_path(chat_id)[-1].gen_info.tokens_evaluated or 0

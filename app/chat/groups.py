@@ -4,7 +4,7 @@ Members, their order and muting, the reply strategy and the prompt mode are the 
 each reply is a one-member turn through :meth:`ChatService.reply_as`, so swipes,
 regenerate, continue, edit, delete, branch and search work in group chats as in
 one-to-one chats.  After each round the waiting members' KV slots are filled in the
-background (:mod:`app.chat.group_prefill`).  Every write is one transaction per user
+background (:mod:`app.chat.prefill`).  Every write is one transaction per user
 action.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from app.chat.convert import persona_info
 from app.chat.greetings import GreetingMacros
 from app.chat.group_context import candidates, group_prompt, member_cards, turns
-from app.chat.group_prefill import MemberPrefill
 from app.chat.group_strategy import reply_order
+from app.chat.prefill import IdlePrefill
 from app.chat.service import ChatService
 from app.chat.st_groups import GroupFiles
 from app.chat.turns import Progress, Stores
@@ -51,7 +51,7 @@ class GroupService:
         chat: ChatService,
         files: GroupFiles,
         greetings: GreetingMacros,
-        prefill: MemberPrefill | None = None,
+        prefill: IdlePrefill | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._db = db
@@ -230,7 +230,7 @@ class GroupService:
             for progress in self._chat.reply_as(chat_id, character_id):
                 yield MemberReply(character_id, name, progress)
         if self.prefill is not None and speakers:
-            self.prefill.schedule(chat_id, speakers[-1])
+            self.prefill.schedule_members(chat_id, speakers[-1])
 
     def _require_group(self, chat_id: int) -> Group:
         group = self.group_of(chat_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from app.cards.model import CharacterCard
@@ -124,6 +124,10 @@ class Progress:
     message: Message | None = None
     prompt_tokens: int = 0
     thought: Thought = field(default_factory=Thought)
+
+
+#: What a prompt built with the expected memory gets instead (recalled, or ahead).
+_MemoryFor = Callable[[MemoryRecall, TurnContext, BuiltPrompt], MemoryPrompt | None]
 
 
 class TurnRunner:
@@ -281,6 +285,29 @@ class TurnRunner:
 
         ``record``: the prompt is generated from, so its recall is the chat's last one.
         """
+        return self._build_with_memory(
+            context,
+            lambda memory, ctx, prompt: memory.recall(
+                ctx.chat.id, ctx.messages, prompt,
+                n_ctx=ctx.request.n_ctx, record=record, count=self.count_tokens,
+            ),
+        )  # fmt: skip
+
+    def build_ahead(self, context: TurnContext) -> BuiltPrompt:
+        """The prompt for ``context`` as far as it is known before the turn (a KV slot
+        filled ahead of it): the memory the next reply most likely has, nothing recalled
+        (see :meth:`MemoryRecall.ahead`)."""
+        return self._build_with_memory(
+            context,
+            lambda memory, ctx, prompt: memory.ahead(
+                ctx.chat.id, ctx.messages, prompt,
+                n_ctx=ctx.request.n_ctx, count=self.count_tokens,
+            ),
+        )  # fmt: skip
+
+    def _build_with_memory(self, context: TurnContext, memory_for: _MemoryFor) -> BuiltPrompt:
+        """Build with the memory the chat's last reply had, then ask ``memory_for`` what
+        this prompt gets; built again only where that differs."""
         if self.memory is None:
             return self._build(context)
         lore = self.memory.vector_lore(context.chat.id, context.messages, context.request.lore)
@@ -288,10 +315,7 @@ class TurnRunner:
             context = replace(context, request=replace(context.request, lore=lore))
         expected = self.memory.expected(context.chat.id, context.messages)
         prompt = self._build(_with_memory(context, expected))
-        memory = self.memory.recall(
-            context.chat.id, context.messages, prompt,
-            n_ctx=context.request.n_ctx, record=record, count=self.count_tokens,
-        )  # fmt: skip
+        memory = memory_for(self.memory, context, prompt)
         if memory == expected:  # most turns: the block stays, the story too
             return prompt
         return self._build(_with_memory(context, memory))
@@ -335,7 +359,7 @@ class TurnRunner:
         backend = self._models.current()
         if not backend.info.keeps_slots:
             return None
-        request = self.generation_request(backend, context, self.build(context))
+        request = self.generation_request(backend, context, self.build_ahead(context))
         request = replace(request, max_new_tokens=0, background=True, cancel=cancel)
         for event in backend.stream(request):
             if isinstance(event, Finished) and event.finish_reason != "aborted":

@@ -234,7 +234,8 @@ class KvSlot:
         self._logits = None
         self._drop_spares()
         plan = self.plan(tokens)
-        restored = self._maybe_swap_state(tokens, plan, key, keep)
+        chosen = self._maybe_swap_state(tokens, plan, key, keep)
+        restored = chosen is not None
         self._key, self._worth_saving = key, keep
         if restored:
             plan = self.plan(tokens)
@@ -245,6 +246,12 @@ class KvSlot:
                 self.clear()
                 plan = ReusePlan(len(tokens))
         evaluated, complete = self._fill(plan, tokens)
+        if chosen is not None and not complete:
+            # Cut short (a fill ahead of a turn, giving way): what the cache holds now
+            # is a part of it, so the state it started from is kept for the next load,
+            # and this part is not saved over it.
+            self._states.put(chosen)
+            self._worth_saving = False
         return LoadResult(plan.reused, evaluated, complete, plan.shifted, restored)
 
     def _repeat(self, tokens: _Tokens) -> LoadResult | None:
@@ -262,12 +269,12 @@ class KvSlot:
 
     def _maybe_swap_state(
         self, tokens: _Tokens, live: ReusePlan, key: str | None, keep: bool
-    ) -> bool:
+    ) -> _SavedState | None:
         """Save the live state if this prompt discards much of it (or belongs to another
         key); restore a better one (the new key's own, else one that spares enough),
-        unless this prompt is a one-off (``keep`` False)."""
+        unless this prompt is a one-off (``keep`` False).  The state restored, if any."""
         if self._states.capacity_bytes <= 0 or self._states.max_entries <= 0:
-            return False
+            return None
         switching = key != self._key
         best = self._keyed_state(tokens, live, key) if keep and switching and key else None
         if best is None and keep:
@@ -278,7 +285,7 @@ class KvSlot:
         displaced = n_cached - live.reused >= max(SAVE_MIN_TOKENS, n_cached // 4)
         if self._worth_saving and (keyed_switch or displaced or not keep):
             self.save_state()  # another chat, branch or member, a summary: this comes back
-        return chosen is not None and self._restore(chosen)
+        return chosen if chosen is not None and self._restore(chosen) else None
 
     def _keyed_state(self, tokens: _Tokens, live: ReusePlan, key: str) -> int | None:
         """The saved state of ``key``, if it holds more of ``tokens`` than the cache."""

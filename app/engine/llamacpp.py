@@ -66,6 +66,9 @@ KV_CACHE_TYPES: dict[str, int] = {
 #: Texts at least this long are remembered by ``tokenize`` (the last few of them).
 MEMO_MIN_CHARS = 1024
 MEMO_ENTRIES = 8
+#: Token counts remembered by ``count_tokens``: a prompt is fitted message by message,
+#: every turn, so each count would otherwise tokenize the same lines again.
+COUNT_MEMO_ENTRIES = 4096
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class LlamaCppBackend:
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._pieces: dict[int, bytes] = {}
         self._token_memo: OrderedDict[tuple[str, bool, bool], tuple[int, ...]] = OrderedDict()
+        self._count_memo: OrderedDict[str, int] = OrderedDict()
         self._memo_lock = threading.Lock()
         self._piece_buffer = ctypes.create_string_buffer(256)
         # Kept as attributes: ctypes must not free a callback while C holds it.
@@ -219,8 +223,18 @@ class LlamaCppBackend:
         return b"".join(self._piece(t, special) for t in tokens).decode("utf-8", "replace")
 
     def count_tokens(self, text: str) -> int:
-        """Number of tokens ``text`` becomes (special tokens parsed, no BOS)."""
-        return len(self.tokenize(text))
+        """Number of tokens ``text`` becomes (special tokens parsed, no BOS; remembered)."""
+        with self._memo_lock:
+            count = self._count_memo.get(text)
+            if count is not None:
+                self._count_memo.move_to_end(text)
+                return count
+        count = len(self.tokenize(text))
+        with self._memo_lock:
+            self._count_memo[text] = count
+            if len(self._count_memo) > COUNT_MEMO_ENTRIES:
+                self._count_memo.popitem(last=False)
+        return count
 
     # -- generation --------------------------------------------------------------------
 

@@ -51,6 +51,24 @@ def test_tokenization_round_trips(smollm: LlamaCppBackend) -> None:
     assert smollm.count_tokens(text) == len(tokens)
 
 
+def test_token_counts_are_remembered(
+    smollm: LlamaCppBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prompt builder counts every message line every turn: once is enough."""
+    real = smollm.llama.tokenize
+    calls: list[bytes] = []
+
+    def counting(text: bytes, *args: object, **kwargs: object) -> list[int]:
+        calls.append(text)
+        return real(text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(smollm.llama, "tokenize", counting)
+    line = "<|im_start|>user\nA line the prompt builder counts on every turn.<|im_end|>\n"
+    first, again = smollm.count_tokens(line), smollm.count_tokens(line)
+    assert first == again == len(real(line.encode(), add_bos=False, special=True))
+    assert calls == [line.encode()]
+
+
 def test_greedy_is_deterministic_and_streams_the_same_text(smollm: LlamaCppBackend) -> None:
     prompt = CHATML.format("Tell me a long story about a dragon.")
     first, done, deltas = generate(smollm, prompt, sampler={"temperature": 0}, max_new_tokens=12)
@@ -236,3 +254,22 @@ def test_closing_the_model_stops_background_work_rather_than_waiting(smollm_path
     assert ends[0].stats.tokens_evaluated < len(tokens)
     with pytest.raises(ModelNotLoaded):  # a request that comes after finds no model
         list(backend.stream(GenerationRequest(tokens[:8], SamplerSettings(), 1)))
+
+
+def test_a_load_cut_short_keeps_the_saved_state_it_started_from(smollm: LlamaCppBackend) -> None:
+    """A chat's slot filled ahead of its turn (a new story so far at the top) gives way
+    to a reply: the chat's saved state must outlive the fill, or the reply evaluates the
+    whole chat again."""
+    history = " ".join(f"apple{i}" for i in range(300))
+    chat_a = CHATML.format(history)
+    generate(smollm, chat_a, max_new_tokens=1)
+    generate(smollm, CHATML.format(" ".join(f"pear{i}" for i in range(300))), max_new_tokens=1)
+    ahead = CHATML.format("The story so far: the orchard burned down. " * 30 + history)
+    timer = threading.Timer(0.15, smollm.abort)
+    timer.start()
+    _, cut, _ = generate(smollm, ahead, max_new_tokens=0)
+    assert cut.finish_reason == "aborted" and smollm.last_load is not None
+    assert smollm.last_load.restored  # chat A's state, then cut short in the new story
+    _, done, _ = generate(smollm, ahead, max_new_tokens=1)
+    assert smollm.last_load.restored
+    assert done.stats.tokens_evaluated < len(smollm.tokenize(ahead)) - 600, done.stats

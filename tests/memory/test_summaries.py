@@ -43,15 +43,25 @@ def ferry_chat(context: AppContext, n: int) -> tuple[int, list[int]]:
     return chat.id, ids
 
 
+def summarized_ferry_chat(
+    context: AppContext, model: Path, home: Path, settings: MemorySettings
+) -> tuple[int, list[int]]:
+    """A 60-message ferry chat on SmolLM2 at n_ctx 1024 (greedy, 8-token replies), its
+    memory set to ``settings``; its id and message ids."""
+    write_preset(home, "Short", max_new_tokens=8, temperature=0.0)
+    context.models.load(model, LoadOptions(n_ctx=1024, threads=2))
+    chat_id, ids = ferry_chat(context, 60)
+    context.services.memory.save_settings(chat_id, settings)
+    return chat_id, ids
+
+
 @pytest.mark.model
 def test_smollm_summarizes_what_left_the_context_and_redoes_a_stale_summary(
     context: AppContext, smollm_path: Path, _isolated_home: Path
 ) -> None:
-    write_preset(_isolated_home, "Short", max_new_tokens=8, temperature=0.0)
-    context.models.load(smollm_path, LoadOptions(n_ctx=1024, threads=2))
-    chat_id, ids = ferry_chat(context, 60)
+    settings = MemorySettings(summary_block=10)
+    chat_id, ids = summarized_ferry_chat(context, smollm_path, _isolated_home, settings)
     memory = context.services.memory
-    memory.save_settings(chat_id, MemorySettings(summary_block=10))
     memory.add_fact(chat_id, "Wren's ferry is called the Brown Heron.")
     last(context.chat.send(chat_id, "What did we talk about first?"))
     assert memory.wait_for_summaries(300)

@@ -140,6 +140,28 @@ class MemoryRecall:
             return None
         return _prompt(settings, recalled, story, history)
 
+    def ahead(
+        self,
+        chat_id: int,
+        history: Sequence[Message],
+        prompt: BuiltPrompt,
+        *,
+        n_ctx: int,
+        count: TokenCounter,
+    ) -> MemoryPrompt | None:
+        """The memory of the chat's next prompt as far as it is known before the next
+        message (a KV slot filled ahead of the turn): the last reply's block, where it
+        was, and the story as it stands now (summaries written since included).  Nothing
+        is recalled or recorded."""
+        settings = self.settings(chat_id)
+        with self._lock:
+            recalled = self._last.get(chat_id)
+        if recalled is None or not settings.enabled:
+            return None
+        first = first_in_prompt(prompt, len(history))
+        story = self.story(chat_id, history, first, settings, n_ctx, count)
+        return _prompt(settings, recalled, story, history)
+
     def story(
         self,
         chat_id: int,

@@ -173,6 +173,9 @@ class SummaryWorker(BackgroundWorker):
         self._write = write
         self._count = count
         self._index = index
+        #: Told the chat's id when a job changed its story so far (a summary written or
+        #: merged): the composition root fills the chat's KV slot with the new story then.
+        self.on_story_changed: Callable[[int], None] | None = None
 
     def schedule(self, chat_id: int, first_in: int, n_ctx: int) -> None:
         """Summarize what left the chat's prompt (``first_in``: its oldest message's index)."""
@@ -186,8 +189,13 @@ class SummaryWorker(BackgroundWorker):
     def _run(self, chat_id: int, first_in: int, n_ctx: int, cancel: threading.Event) -> None:
         if self._index is not None:
             self._index(chat_id, self._store.path(chat_id))
-        if not cancel.is_set() and self._store.settings(chat_id).summary_block > 0:
-            self._summarize(chat_id, first_in, n_ctx, cancel)
+        if cancel.is_set() or self._store.settings(chat_id).summary_block <= 0:
+            return
+        before = self._store.summaries(chat_id)
+        self._summarize(chat_id, first_in, n_ctx, cancel)
+        changed = self._store.summaries(chat_id) != before
+        if changed and not cancel.is_set() and self.on_story_changed is not None:
+            self.on_story_changed(chat_id)
 
     def _summarize(self, chat_id: int, first_in: int, n_ctx: int, cancel: threading.Event) -> None:
         settings = self._store.settings(chat_id)
