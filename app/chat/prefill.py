@@ -23,6 +23,7 @@ import threading
 
 from app.chat.background import BackgroundWorker, IdleJobs
 from app.chat.turns import TurnRunner
+from app.errors import NotFound
 
 #: Seconds a prefill waits, at most, for the summaries under way to be written.
 SUMMARY_WAIT_S = 300.0
@@ -61,7 +62,10 @@ class IdlePrefill(BackgroundWorker):
         if group is None and not one_to_one:
             return
         speakers = [None] if group is None else [m for m in group.unmuted_ids if m != skip]
-        chat = stores.chats.get_chat(chat_id)
+        try:
+            chat = stores.chats.get_chat(chat_id)
+        except NotFound:  # deleted since the reply this fill follows
+            return
         path = stores.chats.active_path(chat_id)
         for speaker in speakers:
             context = self._runner.context(chat, path, "normal", speaker_id=speaker)

@@ -354,8 +354,10 @@ class TurnRunner:
 
     def prefill(self, context: TurnContext, cancel: threading.Event) -> int | None:
         """Evaluate ``context``'s prompt into its KV slot and generate nothing, giving way
-        to any other request; the tokens evaluated (None: the model keeps no slots, or
-        it gave way)."""
+        to any other request; the tokens evaluated (None: no model, one that keeps no
+        slots, or it gave way)."""
+        if not self._models.loaded:  # unloaded since the reply this fill follows
+            return None
         backend = self._models.current()
         if not backend.info.keeps_slots:
             return None

@@ -141,7 +141,7 @@ def import_sentence_transformer() -> type[SentenceTransformer]:
     try:
         with _stand_ins(DEFERRED_IMPORTS):
             from sentence_transformers import SentenceTransformer
-    except ImportError:  # a failed import leaves no half-imported module behind
+    except (ImportError, AttributeError):  # a failed import leaves no module behind
         from sentence_transformers import SentenceTransformer
     return SentenceTransformer
 

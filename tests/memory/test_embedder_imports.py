@@ -9,6 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from app.engine.embedder import _stand_ins
 from tests.paths import REPO_ROOT
 
 
@@ -43,3 +46,20 @@ def test_the_embedder_loads_without_scikit_learn_which_still_works_when_called(
     assert "sklearn loaded: False False" in out
     assert "manhattan: [[0.0, 2.0], [2.0, 0.0]] sklearn loaded: True" in out
     assert "assignment: [1, 0] scipy.optimize: True" in out
+
+
+def test_a_stand_in_forwards_its_functions_and_leaves_no_trace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    with _stand_ins({"colorsys": ("rgb_to_hsv",)}):
+        from colorsys import rgb_to_hsv  # the stand-in's forwarder
+
+        assert "colorsys" in sys.modules and not hasattr(sys.modules["colorsys"], "hsv_to_rgb")
+        with pytest.raises(ImportError):  # what it does not stand in for is not there
+            from colorsys import hsv_to_rgb  # noqa: F401
+    assert "colorsys" not in sys.modules
+    assert rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)  # the real function, imported now
+    import colorsys
+
+    assert colorsys.hsv_to_rgb(0.0, 1.0, 1.0) == (1.0, 0.0, 0.0)
