@@ -46,21 +46,17 @@ class IdlePrefill(BackgroundWorker):
     def story_changed(self, chat_id: int) -> None:
         """``chat_id``'s story so far changed: fill its slot (each unmuted member's, in a
         group) with the new story."""
-        self._jobs.schedule(chat_id, lambda cancel: self._fill(chat_id, None, cancel, True))
+        self._jobs.schedule(chat_id, lambda cancel: self._fill(chat_id, None, cancel))
 
-    def _fill(
-        self, chat_id: int, skip: int | None, cancel: threading.Event, one_to_one: bool = False
-    ) -> None:
-        """Fill the slots of ``chat_id``'s unmuted members but ``skip`` (of its one
-        character where ``one_to_one`` and it is no group chat)."""
+    def _fill(self, chat_id: int, skip: int | None, cancel: threading.Event) -> None:
+        """Fill the slots of ``chat_id``'s unmuted members but ``skip`` (its character's,
+        in a one-to-one chat)."""
         stores, memory = self._runner.stores, self._runner.memory
         if memory is not None and memory.summaries is not None:
             memory.summaries.wait_idle(SUMMARY_WAIT_S)
         if cancel.is_set() or self._runner.busy():
             return
         group = stores.groups.of_chat(chat_id)
-        if group is None and not one_to_one:
-            return
         speakers = [None] if group is None else [m for m in group.unmuted_ids if m != skip]
         try:
             chat = stores.chats.get_chat(chat_id)

@@ -16,10 +16,10 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import llama_cpp
 import numpy as np
@@ -70,6 +70,32 @@ MEMO_ENTRIES = 8
 #: every turn, so each count would otherwise tokenize the same lines again.
 COUNT_MEMO_ENTRIES = 4096
 
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+class _Memo(Generic[_K, _V]):
+    """The last ``size`` values put, least recently used out first (thread-safe)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: OrderedDict[_K, _V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: _K) -> _V | None:
+        with self._lock:
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+            return value
+
+    def put(self, key: _K, value: _V) -> None:
+        with self._lock:
+            self._values[key] = value
+            self._values.move_to_end(key)
+            while len(self._values) > self._size:
+                self._values.popitem(last=False)
+
 
 @dataclass(frozen=True)
 class LoadOptions:
@@ -119,9 +145,8 @@ class LlamaCppBackend:
         self._cancel: threading.Event | None = None
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._pieces: dict[int, bytes] = {}
-        self._token_memo: OrderedDict[tuple[str, bool, bool], tuple[int, ...]] = OrderedDict()
-        self._count_memo: OrderedDict[str, int] = OrderedDict()
-        self._memo_lock = threading.Lock()
+        self._token_memo: _Memo[tuple[str, bool, bool], tuple[int, ...]] = _Memo(MEMO_ENTRIES)
+        self._count_memo: _Memo[str, int] = _Memo(COUNT_MEMO_ENTRIES)
         self._piece_buffer = ctypes.create_string_buffer(256)
         # Kept as attributes: ctypes must not free a callback while C holds it.
         self._abort_callback = llama_cpp.ggml_abort_callback(self._should_abort)
@@ -203,19 +228,14 @@ class LlamaCppBackend:
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
         """Text to token ids (long texts are remembered: a swipe resends its prompt)."""
         key = (text, add_bos, special)
-        with self._memo_lock:
-            known = self._token_memo.get(key)
-            if known is not None:
-                self._token_memo.move_to_end(key)
-                return list(known)
+        known = self._token_memo.get(key)
+        if known is not None:
+            return list(known)
         tokens: list[int] = self._llama.tokenize(
             text.encode("utf-8"), add_bos=add_bos, special=special
         )
         if len(text) >= MEMO_MIN_CHARS:
-            with self._memo_lock:
-                self._token_memo[key] = tuple(tokens)
-                while len(self._token_memo) > MEMO_ENTRIES:
-                    self._token_memo.popitem(last=False)
+            self._token_memo.put(key, tuple(tokens))
         return tokens
 
     def detokenize(self, tokens: Sequence[int], *, special: bool = True) -> str:
@@ -224,16 +244,10 @@ class LlamaCppBackend:
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens ``text`` becomes (special tokens parsed, no BOS; remembered)."""
-        with self._memo_lock:
-            count = self._count_memo.get(text)
-            if count is not None:
-                self._count_memo.move_to_end(text)
-                return count
-        count = len(self.tokenize(text))
-        with self._memo_lock:
-            self._count_memo[text] = count
-            if len(self._count_memo) > COUNT_MEMO_ENTRIES:
-                self._count_memo.popitem(last=False)
+        count = self._count_memo.get(text)
+        if count is None:
+            count = len(self.tokenize(text))
+            self._count_memo.put(text, count)
         return count
 
     # -- generation --------------------------------------------------------------------

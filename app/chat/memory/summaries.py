@@ -191,13 +191,12 @@ class SummaryWorker(BackgroundWorker):
             self._index(chat_id, self._store.path(chat_id))
         if cancel.is_set() or self._store.settings(chat_id).summary_block <= 0:
             return
-        before = self._store.summaries(chat_id)
-        self._summarize(chat_id, first_in, n_ctx, cancel)
-        changed = self._store.summaries(chat_id) != before
+        changed = self._summarize(chat_id, first_in, n_ctx, cancel)
         if changed and not cancel.is_set() and self.on_story_changed is not None:
             self.on_story_changed(chat_id)
 
-    def _summarize(self, chat_id: int, first_in: int, n_ctx: int, cancel: threading.Event) -> None:
+    def _summarize(self, chat_id: int, first_in: int, n_ctx: int, cancel: threading.Event) -> bool:
+        """Write the summaries missing or stale, then merge; whether any was written."""
         settings = self._store.settings(chat_id)
         path = self._store.path(chat_id)
         plan = coverage(
@@ -205,15 +204,17 @@ class SummaryWorker(BackgroundWorker):
         )
         room = n_ctx * 2  # characters of transcript: about half the context
         length = summary_tokens(story_budget(n_ctx, settings))
+        wrote = False
         for run, replaces in zip(plan.missing, plan.replaces, strict=True):
             text = self._write(SUMMARY_INSTRUCTION, transcript(run, room), cancel, length)
             if text is None or cancel.is_set():
-                return
+                return wrote
             self._store.add(
                 chat_id, "summary", text, message_ids=[m.id for m in run],
                 digest=block_digest(run), replaces=replaces,
             )  # fmt: skip
-        self._merge(chat_id, path, first_in, settings, n_ctx, cancel)
+            wrote = True
+        return self._merge(chat_id, path, first_in, settings, n_ctx, cancel) or wrote
 
     def _merge(
         self,
@@ -223,21 +224,26 @@ class SummaryWorker(BackgroundWorker):
         settings: MemorySettings,
         n_ctx: int,
         cancel: threading.Event,
-    ) -> None:
+    ) -> bool:
+        """Merge the oldest summaries while the story is over its budget; whether any
+        merge was written."""
         budget = story_budget(n_ctx, settings)
+        merged = False
         while not cancel.is_set():
             plan = coverage(path, first_in, settings.summary_block, self._store.summaries(chat_id))
             pair = over_budget(plan.valid, budget, self._count)
             if pair is None:
-                return
+                return merged
             older, newer = pair
             both = f"1. {older.text}\n2. {newer.text}"
             text = self._write(MERGE_INSTRUCTION, both, cancel, summary_tokens(budget))
             if text is None or cancel.is_set():
-                return
+                return merged
             ids = [*older.message_ids, *newer.message_ids]
             run = [m for m in path if m.id in set(ids)]
             self._store.add(
                 chat_id, "summary", text, message_ids=ids, digest=block_digest(run),
                 replaces=(older.id, newer.id),
             )  # fmt: skip
+            merged = True
+        return merged
