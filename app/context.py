@@ -145,8 +145,9 @@ def build_context(
     )
     greetings = GreetingMacros(builder, formats)
     prefill = IdlePrefill(runner, IdleJobs("parlor-prefill"))
+    recall.on_block_moving = prefill.prompt_changed
     if recall.summaries is not None:
-        recall.summaries.on_story_changed = prefill.story_changed
+        recall.summaries.on_story_changed = prefill.prompt_changed
     parts = _Parts(
         settings, db, stores, library, models, formats, presets, reasoning, recall, greetings,
         prefill,

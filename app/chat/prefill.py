@@ -7,8 +7,9 @@ it between turns, and each would otherwise be evaluated at the start of the next
   holds the chat as that member last saw it): after a round, each unmuted member but
   the last speaker has its next prompt evaluated into its slot;
 * with long-term memory, a summary written in the background after a reply changes the
-  story so far near the top of the prompt: the chat's slot (each member's, in a group)
-  takes the new story, the history after it shifted rather than evaluated.
+  story so far near the top of the prompt, and a memories block whose place is about to
+  leave the prompt moves down: the chat's slot (each member's, in a group) takes the
+  new story or the moved block, the history around them shifted rather than evaluated.
 
 The prompts are built with the memory the next reply most likely has (nothing recalled:
 :meth:`~app.chat.turns.TurnRunner.build_ahead`) and evaluated with no reply, on
@@ -43,9 +44,9 @@ class IdlePrefill(BackgroundWorker):
         """After a round of group chat ``chat_id``: fill every other unmuted member's slot."""
         self._jobs.schedule(chat_id, lambda cancel: self._fill(chat_id, last_speaker, cancel))
 
-    def story_changed(self, chat_id: int) -> None:
-        """``chat_id``'s story so far changed: fill its slot (each unmuted member's, in a
-        group) with the new story."""
+    def prompt_changed(self, chat_id: int) -> None:
+        """``chat_id``'s next prompt changed before its turn (a new story so far, a
+        memories block moving): fill its slot (each unmuted member's, in a group)."""
         self._jobs.schedule(chat_id, lambda cancel: self._fill(chat_id, None, cancel))
 
     def _fill(self, chat_id: int, skip: int | None, cancel: threading.Event) -> None:

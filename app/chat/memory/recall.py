@@ -5,12 +5,19 @@ that can be recalled.  The last few messages form the query; the most similar ch
 above the chat's threshold, oldest first, are rendered through the chat's template and
 the prompt is built again with them.  Only messages on the active path are searched, so
 other swipes, deleted messages and edited-away text are never recalled.
+
+A block stays where it was while it can, so the KV cache below it is reused: a chunk
+that becomes much more relevant to the newest message takes the place of the block's
+least relevant one, and only that chunk is evaluated.  The block is recalled afresh, at
+the settings' depth, only when it must move (its anchor is about to leave the prompt)
+or one of its messages changed; a move that is due is made ahead of the turn (see
+:meth:`MemoryRecall.ahead`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -37,8 +44,8 @@ _POSITIONS = {
 _ROLES = {"system": Role.SYSTEM, "user": Role.USER, "assistant": Role.ASSISTANT}
 
 
-#: How much more similar to the query a new chunk must be than the best chunk of the
-#: block in place for the block to be recalled again (and the cache below it redone).
+#: How much more similar to the newest message a chunk found now must be than the best
+#: chunk of the block in place to take the place of the block's least similar one.
 FRESHER_BY = 0.1
 
 
@@ -90,6 +97,11 @@ class MemoryRecall:
         self._stories: dict[int, str] = {}
         #: Per chat: where its last reply's prompt began, and the context size.
         self._windows: dict[int, tuple[int, int]] = {}
+        #: Chats whose block is about to move down (see :func:`_moves_soon`).
+        self._moving: set[int] = set()
+        #: Told a chat's id after a reply whose block is about to move: the composition
+        #: root fills the chat's KV slot with the moved block (:meth:`ahead`) then.
+        self.on_block_moving: Callable[[int], None] | None = None
         self._lock = threading.Lock()
 
     def settings(self, chat_id: int) -> MemorySettings:
@@ -127,6 +139,8 @@ class MemoryRecall:
         if record:
             with self._lock:
                 self._stories[chat_id] = story
+                moving = _moves_soon(recalled, history, first, settings, count)
+                (self._moving.add if moving else self._moving.discard)(chat_id)
         return _prompt(settings, recalled, story, history)
 
     def expected(self, chat_id: int, history: Sequence[Message]) -> MemoryPrompt | None:
@@ -150,15 +164,21 @@ class MemoryRecall:
         count: TokenCounter,
     ) -> MemoryPrompt | None:
         """The memory of the chat's next prompt as far as it is known before the next
-        message (a KV slot filled ahead of the turn): the last reply's block, where it
-        was, and the story as it stands now (summaries written since included).  Nothing
-        is recalled or recorded."""
+        message (a KV slot filled ahead of the turn): the last reply's block, and the
+        story as it stands now (summaries written since included).  Nothing is recalled.
+
+        The block stays where it was, unless its anchor is about to leave the prompt: it
+        then moves to where the next turn would put a new block, and that is recorded
+        as the chat's last recall, so the next turn keeps it there.
+        """
         settings = self.settings(chat_id)
         with self._lock:
             recalled = self._last.get(chat_id)
         if recalled is None or not settings.enabled:
             return None
         first = first_in_prompt(prompt, len(history))
+        if _moves_soon(recalled, history, first, settings, count):
+            recalled = self._moved_ahead(chat_id, recalled, history, settings)
         story = self.story(chat_id, history, first, settings, n_ctx, count)
         return _prompt(settings, recalled, story, history)
 
@@ -204,11 +224,15 @@ class MemoryRecall:
         return [replace(e, constant=True) if id(e) in active else e for e in lore]
 
     def after_reply(self, chat_id: int) -> None:
-        """Summarize, in the background, what left the chat's last reply's prompt."""
+        """Summarize, in the background, what left the chat's last reply's prompt; have
+        a block about to move moved ahead of the next turn."""
         with self._lock:
             window = self._windows.get(chat_id)
+            moving = chat_id in self._moving
         if self.summaries is not None and window is not None:
             self.summaries.schedule(chat_id, *window)
+        if moving and self.on_block_moving is not None:
+            self.on_block_moving(chat_id)
 
     def before_reply(self) -> None:
         """A reply is starting: a summary under way gives way."""
@@ -224,9 +248,9 @@ class MemoryRecall:
         *,
         record: bool,
     ) -> Recalled:
-        """This turn's block: the last one, where it was, while it is still as relevant
-        (so the cache below it stays valid), else the chunks recalled now, at the
-        settings' depth."""
+        """This turn's block: the last one, where it was, with any much fresher chunks
+        in the places of its least relevant ones (so the cache below it is reused), else
+        the chunks recalled now, at the settings' depth."""
         if first <= 0:
             return Recalled()
         self.index.update(chat_id, history)
@@ -238,11 +262,10 @@ class MemoryRecall:
         )
         with self._lock:
             previous = self._last.get(chat_id)
-        recalled = self._kept(chat_id, previous, history, first, hits, query, settings)
+        order = {message_id: i for i, message_id in enumerate(eligible)}
+        recalled = self._kept(chat_id, previous, history, first, hits, query, settings, order)
         if recalled is None:
-            order = {message_id: i for i, message_id in enumerate(eligible)}
-            hits.sort(key=lambda h: (order[h.message_id], h.chunk_index))
-            recalled = Recalled(tuple(hits), "", _anchor(history, settings))
+            recalled = Recalled(_oldest_first(hits, order), "", _anchor(history, settings))
         recalled = replace(recalled, block=self._block(settings, recalled.hits))
         if record:
             with self._lock:
@@ -258,11 +281,12 @@ class MemoryRecall:
         hits: Sequence[Hit],
         query: NDArray[np.float32],
         settings: MemorySettings,
+        order: Mapping[int, int],
     ) -> Recalled | None:
         """The last block, if it can stay: its messages are all still out of the prompt
-        and on the active path, unchanged; its anchor is still well inside the prompt;
-        and no chunk found now is more than :data:`FRESHER_BY` more similar to the newest
-        message than its best."""
+        and on the active path, unchanged, and its anchor is still well inside the
+        prompt.  Chunks found now that are more than :data:`FRESHER_BY` more similar to
+        the newest message than its best take the places of its least similar ones."""
         if previous is None or not previous.hits:
             return None
         out_of_prompt = {m.id for m in history[:first]}
@@ -275,10 +299,29 @@ class MemoryRecall:
         if rescored is None:
             return None
         found = self.index.rescored(chat_id, hits, newest) or []
-        best_now = max((h.score for h in found), default=-1.0)
-        if best_now > max(h.score for h in rescored) + FRESHER_BY:
-            return None
-        return replace(previous, hits=tuple(rescored))
+        best_kept = max(h.score for h in rescored)
+        fresher = [h for h in found if h.score > best_kept + FRESHER_BY]
+        hits_now = _swapped_in(rescored, fresher, settings.max_chunks)
+        return replace(previous, hits=_oldest_first(hits_now, order))
+
+    def _moved_ahead(
+        self,
+        chat_id: int,
+        recalled: Recalled,
+        history: Sequence[Message],
+        settings: MemorySettings,
+    ) -> Recalled:
+        """``recalled``, moved before the message the next turn's new block would go
+        before, if it is still the chat's last recall (which it then replaces)."""
+        anchor = _anchor(history, settings, coming=1)
+        if anchor is None:
+            return recalled
+        moved = replace(recalled, anchor=anchor)
+        with self._lock:
+            if self._last.get(chat_id) is not recalled:  # a turn recalled meanwhile
+                return recalled
+            self._last[chat_id] = moved
+        return moved
 
     def _block(self, settings: MemorySettings, hits: Sequence[Hit]) -> str:
         return render_memories(self._sandbox, settings.template, [h.text for h in hits])
@@ -289,14 +332,46 @@ class MemoryRecall:
             return self._last.get(chat_id, Recalled())
 
 
-def _anchor(history: Sequence[Message], settings: MemorySettings) -> int | None:
-    """The stored message a new block goes just before (None: not in the chat, at depth
-    0, or before a message not yet stored)."""
-    depth = settings.depth
+def _swapped_in(kept: Sequence[Hit], fresher: Sequence[Hit], limit: int) -> list[Hit]:
+    """``kept`` with ``fresher`` in the places of its least similar hits: at most
+    ``limit`` in all, the fresher ones first (scores: similarity to the newest message)."""
+    taken = sorted(fresher, key=lambda h: -h.score)[:limit]
+    staying = sorted(kept, key=lambda h: -h.score)[: max(0, limit - len(taken))]
+    return [*staying, *taken]
+
+
+def _oldest_first(hits: Sequence[Hit], order: Mapping[int, int]) -> tuple[Hit, ...]:
+    """``hits`` in chat order (``order``: each message's place in the history)."""
+    return tuple(sorted(hits, key=lambda h: (order[h.message_id], h.chunk_index)))
+
+
+def _anchor(history: Sequence[Message], settings: MemorySettings, coming: int = 0) -> int | None:
+    """The stored message a new block goes just before, in a chat of ``history`` and
+    ``coming`` messages more (None: not in the chat, at depth 0, or before a message not
+    yet stored)."""
+    depth = settings.depth - coming
     if settings.position != "in_chat" or not 0 < depth <= len(history):
         return None
     message = history[len(history) - depth]
     return message.id if message.id > 0 else None
+
+
+def _moves_soon(
+    recalled: Recalled,
+    history: Sequence[Message],
+    first: int,
+    settings: MemorySettings,
+    count: TokenCounter,
+) -> bool:
+    """Whether the block's anchor may no longer be well inside the prompt at the next
+    turn (see :func:`_anchor_inside`): the next two messages, if as long as the last
+    two, would push out the messages above it."""
+    ids = [m.id for m in history]
+    if settings.position != "in_chat" or not recalled.hits or recalled.anchor not in ids:
+        return False
+    above = history[first : ids.index(recalled.anchor) - 2]
+    coming = sum(count(m.content) for m in history[-2:])
+    return sum(count(m.content) for m in above) < coming
 
 
 def _anchor_inside(recalled: Recalled, history: Sequence[Message], first: int) -> bool:
