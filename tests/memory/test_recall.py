@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
+from app.chat.memory.recall import MemoryRecall
 from app.context import AppContext
 from app.engine.llamacpp import LoadOptions
+from app.prompt.sandbox import TemplateSandbox
 from app.storage.memory_types import MemorySettings
+from app.storage.repositories.memory import MemoryRepository
 from app.storage.types import Role
 
 pytestmark = pytest.mark.model
@@ -99,3 +107,28 @@ def test_planted_facts_are_recalled_into_a_2048_token_context(
     memory.save_settings(chat_id, MemorySettings(enabled=False))
     for _, _, question, answer in FACTS:
         assert answer not in context.chat.prompt(chat_id, extra_user_message=question).text
+
+
+def test_a_turns_new_messages_are_embedded_on_a_thread_of_their_own(
+    context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a turn's prompt is built, its new message is embedded beside it."""
+    chat_id = long_chat(context, 40)
+    path = context.stores.chats.active_path(chat_id)
+    index = context.services.memory.index_of()
+    recall = MemoryRecall(index, MemoryRepository(context.db), TemplateSandbox())
+    embedded_on: list[str] = []
+    embed = index.embedder.embed
+
+    def spy(texts: Sequence[str]) -> NDArray[np.float32]:
+        embedded_on.append(threading.current_thread().name)
+        return embed(texts)
+
+    monkeypatch.setattr(index.embedder, "embed", spy)
+    recall.index_early(chat_id, path)
+    deadline = time.monotonic() + 120
+    while index.missing(chat_id, path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not index.missing(chat_id, path)
+    assert embedded_on and set(embedded_on) == {"parlor-recall-index"}
+    assert index.update(chat_id, path) == 0  # the turn's recall finds it done

@@ -16,6 +16,7 @@ or one of its messages changed; a move that is due is made ahead of the turn (se
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from app.chat.memory.index import Hit, MemoryIndex
 from app.chat.memory.summaries import SummaryWorker, TokenCounter, coverage, story_budget
+from app.errors import ParlorError
 from app.prompt.formats import PromptPosition, Role
 from app.prompt.memory import MemoryPrompt, render_memories, render_story
 from app.prompt.sandbox import TemplateSandbox
@@ -142,6 +144,20 @@ class MemoryRecall:
                 moving = _moves_soon(recalled, history, first, settings, count)
                 (self._moving.add if moving else self._moving.discard)(chat_id)
         return _prompt(settings, recalled, story, history)
+
+    def index_early(self, chat_id: int, history: Sequence[Message]) -> None:
+        """Start embedding what the index lacks of ``history`` (a turn's new message) on a
+        thread of its own, while the turn's prompt is built.  The turn's recall then
+        finds it embedded, or waits for it (the index is locked while it embeds); should
+        it fail, the recall embeds again and reports what fails."""
+        threading.Thread(
+            target=self._index_quietly, args=(chat_id, list(history)),
+            name="parlor-recall-index", daemon=True,
+        ).start()  # fmt: skip
+
+    def _index_quietly(self, chat_id: int, history: list[Message]) -> None:
+        with contextlib.suppress(ParlorError, RuntimeError, OSError):
+            self.index.update(chat_id, history)
 
     def expected(self, chat_id: int, history: Sequence[Message]) -> MemoryPrompt | None:
         """What the chat's next prompt most likely adds, for a prompt of ``history``: the
