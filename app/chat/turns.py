@@ -314,10 +314,13 @@ class TurnRunner:
         if lore is not None:
             context = replace(context, request=replace(context.request, lore=lore))
         expected = self.memory.expected(context.chat.id, context.messages)
+        early = None
         if expected is not None:  # memories recalled before: the new message is needed
-            self.memory.index_early(context.chat.id, context.messages)
+            early = self.memory.index_early(context.chat.id, context.messages)
         prompt = self._build(_with_memory(context, expected))
         memory = memory_for(self.memory, context, prompt)
+        if early is not None:
+            early.join()  # never left running beside the reply
         if memory == expected:  # most turns: the block stays, the story too
             return prompt
         return self._build(_with_memory(context, memory))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -125,10 +124,7 @@ def test_a_turns_new_messages_are_embedded_on_a_thread_of_their_own(
         return embed(texts)
 
     monkeypatch.setattr(index.embedder, "embed", spy)
-    recall.index_early(chat_id, path)
-    deadline = time.monotonic() + 120
-    while index.missing(chat_id, path) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    recall.index_early(chat_id, path).join(120)
     assert not index.missing(chat_id, path)
     assert embedded_on and set(embedded_on) == {"parlor-recall-index"}
     assert index.update(chat_id, path) == 0  # the turn's recall finds it done

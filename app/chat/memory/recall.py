@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 from app.chat.memory.index import Hit, MemoryIndex
 from app.chat.memory.summaries import SummaryWorker, TokenCounter, coverage, story_budget
-from app.errors import ParlorError
 from app.prompt.formats import PromptPosition, Role
 from app.prompt.memory import MemoryPrompt, render_memories, render_story
 from app.prompt.sandbox import TemplateSandbox
@@ -145,18 +144,21 @@ class MemoryRecall:
                 (self._moving.add if moving else self._moving.discard)(chat_id)
         return _prompt(settings, recalled, story, history)
 
-    def index_early(self, chat_id: int, history: Sequence[Message]) -> None:
+    def index_early(self, chat_id: int, history: Sequence[Message]) -> threading.Thread:
         """Start embedding what the index lacks of ``history`` (a turn's new message) on a
-        thread of its own, while the turn's prompt is built.  The turn's recall then
-        finds it embedded, or waits for it (the index is locked while it embeds); should
-        it fail, the recall embeds again and reports what fails."""
-        threading.Thread(
+        thread of its own, while the turn's prompt is built; join the thread returned
+        once the prompt is.  The turn's recall finds the message embedded, or waits for
+        it (the index is locked while it embeds); should it fail, the recall embeds
+        again and reports what fails."""
+        thread = threading.Thread(
             target=self._index_quietly, args=(chat_id, list(history)),
             name="parlor-recall-index", daemon=True,
-        ).start()  # fmt: skip
+        )  # fmt: skip
+        thread.start()
+        return thread
 
     def _index_quietly(self, chat_id: int, history: list[Message]) -> None:
-        with contextlib.suppress(ParlorError, RuntimeError, OSError):
+        with contextlib.suppress(Exception):  # the recall's own update reports it
             self.index.update(chat_id, history)
 
     def expected(self, chat_id: int, history: Sequence[Message]) -> MemoryPrompt | None:
