@@ -40,7 +40,7 @@ MODEL_DIM = 384
 #: The package holding ``model.zip``.
 MODEL_PACKAGE = "all_minilm_l6_v2"
 #: Texts embedded per forward pass (on 2 cores, 32 chat messages' activations stay in
-#: cache: 10% faster than 64, and 128 is 20% slower).
+#: cache: 5–10% faster than 64, and 128 is 20% slower).
 BATCH_SIZE = 32
 #: More texts than this in one call are a bulk job (every core embeds them).
 BULK_TEXTS = 16

@@ -138,9 +138,9 @@ class MemoryRecall:
         story = self.story(chat_id, history, first, settings, n_ctx, count)
         recalled = self._recalled(chat_id, history, first, settings, record=record)
         if record:
+            moving = _moves_soon(recalled, history, first, settings, count)
             with self._lock:
                 self._stories[chat_id] = story
-                moving = _moves_soon(recalled, history, first, settings, count)
                 (self._moving.add if moving else self._moving.discard)(chat_id)
         return _prompt(settings, recalled, story, history)
 
