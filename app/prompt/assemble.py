@@ -265,7 +265,7 @@ class _TextAssembly:
             chat = self.alignment + chat
             ordered.append(_Line(self.alignment, Msg(p.name1, "", True, kind="alignment")))
         n_examples = len(p.examples) if settings.pin_examples else 0
-        if not settings.pin_examples:
+        if not settings.pin_examples and p.examples:  # counting the chat again costs ~5 ms
             tokens = self._fixed_tokens(pinned, chat, cycle)
             for example in p.examples[: self.req.max_examples]:
                 tokens += self.count(example)
