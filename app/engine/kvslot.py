@@ -45,7 +45,13 @@ N_SEQ_MAX = 1 + MAX_PARKED
 #: shift drops the head, a turn drops a short tail; a chat or branch switch drops more,
 #: even when the other chat shares runs of text that are moved rather than evaluated).
 SAVE_MIN_TOKENS = 256
-#: A saved state is restored when it spares at least this many evaluated tokens.
+#: A shorter cache is saved when a prompt discards at least half of it and this many
+#: tokens, but only into a free place: it never pushes out another chat's state.  (Two
+#: young chats used in turns otherwise evaluated their whole prompts at every switch:
+#: up to 255 tokens, about a second on two CPU cores, against a copy of a few MB.)
+SPARE_SAVE_MIN_TOKENS = 32
+#: A saved state is restored when it spares at least this many evaluated tokens, or half
+#: of a shorter prompt.
 RESTORE_MIN_GAIN = 256
 
 _Tokens = npt.NDArray[np.int64]
@@ -123,6 +129,11 @@ class _StateStore:
         self._next_key += 1
         while len(self._entries) > self.max_entries or self.nbytes > self.capacity_bytes:
             self._entries.popitem(last=False)
+
+    def has_room(self, nbytes: int) -> bool:
+        """Whether a state of ``nbytes`` fits beside the others (none is dropped)."""
+        fits = self.nbytes + nbytes <= self.capacity_bytes
+        return len(self._entries) < self.max_entries and fits
 
     def items(self) -> list[tuple[int, _SavedState]]:
         return list(self._entries.items())
@@ -282,9 +293,13 @@ class KvSlot:
         chosen = self._states.pop(best) if best is not None else None
         n_cached = self._llama.n_tokens
         keyed_switch = switching and self._key is not None and n_cached > 0
-        displaced = n_cached - live.reused >= max(SAVE_MIN_TOKENS, n_cached // 4)
-        if self._worth_saving and (keyed_switch or displaced or not keep):
+        displaced = n_cached - live.reused
+        if self._worth_saving and (
+            keyed_switch or displaced >= max(SAVE_MIN_TOKENS, n_cached // 4) or not keep
+        ):
             self.save_state()  # another chat, branch or member, a summary: this comes back
+        elif self._worth_saving and displaced >= max(SPARE_SAVE_MIN_TOKENS, n_cached // 2):
+            self.save_state(evicting=False)  # a young chat's: cheap to keep, if there is room
         return chosen if chosen is not None and self._restore(chosen) else None
 
     def _keyed_state(self, tokens: _Tokens, live: ReusePlan, key: str) -> int | None:
@@ -301,9 +316,10 @@ class KvSlot:
         return None
 
     def _best_state(self, tokens: _Tokens, live: ReusePlan) -> int | None:
-        """The saved state that spares at least ``RESTORE_MIN_GAIN`` evaluated tokens."""
+        """The saved state that spares at least ``RESTORE_MIN_GAIN`` evaluated tokens (or
+        half of a shorter prompt)."""
         best: int | None = None
-        best_reused = live.reused + RESTORE_MIN_GAIN
+        best_reused = live.reused + max(1, min(RESTORE_MIN_GAIN, len(tokens) // 2))
         for key, state in self._states.items():
             plan = plan_reuse(
                 state.tokens,
@@ -316,14 +332,17 @@ class KvSlot:
                 best, best_reused = key, plan.reused
         return best
 
-    def save_state(self) -> bool:
-        """Save sequence 0 (tokens and KV) into the recently-used store, if it fits."""
+    def save_state(self, *, evicting: bool = True) -> bool:
+        """Save sequence 0 (tokens and KV) into the recently-used store, if it fits
+        (``evicting`` False: only if no saved state has to make room for it)."""
         ctx = self._llama.ctx
         n_cached = self._llama.n_tokens
         if n_cached == 0:
             return False
         size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
         if size == 0 or size > self._states.capacity_bytes:
+            return False
+        if not evicting and not self._states.has_room(size):
             return False
         buffer = (ctypes.c_uint8 * size)()
         written = int(llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0))

@@ -357,6 +357,46 @@ def test_switching_back_to_a_chat_restores_its_saved_state(kv: LlamaCppBackend) 
     assert_consistent(kv, kv.tokenize(chat_a))
 
 
+@pytest.fixture
+def fresh() -> Iterator[LlamaCppBackend]:
+    """A backend with no saved states (the module's keeps those of earlier tests)."""
+    path = bundled_model_path()
+    assert path is not None
+    loaded = LlamaCppBackend.load(path, LoadOptions(n_ctx=512, threads=2, saved_states=3))
+    yield loaded
+    loaded.close()
+
+
+@pytest.mark.model
+def test_young_chats_used_in_turns_keep_their_states(fresh: LlamaCppBackend) -> None:
+    chat_a = STORY + "".join(chat(0, 3, seed=31)) + REPLY
+    chat_b = STORY + "".join(chat(0, 3, seed=32)) + REPLY
+    assert len(fresh.tokenize(chat_a)) < 256  # under the size always worth a saved state
+    run(fresh, chat_a)
+    run(fresh, chat_b)
+    _, back = run(fresh, chat_a)
+    assert fresh.last_load is not None and fresh.last_load.restored
+    assert back.stats.tokens_evaluated == 1
+    _, back = run(fresh, chat_b)
+    assert fresh.last_load is not None and fresh.last_load.restored
+    assert back.stats.tokens_evaluated == 1
+    assert_consistent(fresh, fresh.tokenize(chat_b))
+
+
+@pytest.mark.model
+def test_a_young_chats_state_never_pushes_out_another(fresh: LlamaCppBackend) -> None:
+    long_chats = [STORY + "".join(chat(0, 11, seed=60 + i)) + REPLY for i in range(3)]
+    young = [STORY + "".join(chat(0, 3, seed=70 + i)) + REPLY for i in range(2)]
+    assert all(len(fresh.tokenize(c)) >= 256 for c in long_chats)
+    for prompt in [*long_chats, *young]:
+        run(fresh, prompt)
+    assert fresh.kv.saved_states == 3  # the long chats'; the first young one found no room
+    for prompt in long_chats:
+        _, back = run(fresh, prompt)
+        assert fresh.last_load is not None and fresh.last_load.restored
+        assert back.stats.tokens_evaluated == 1
+
+
 def run_keyed(backend: LlamaCppBackend, prompt: str, key: str, slots: int) -> Finished:
     request = GenerationRequest(backend.tokenize(prompt), GREEDY, 6)
     events = list(backend.stream(replace(request, cache_key=key, cache_slots=slots)))
