@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     cache_type_v: KvCacheType = Field(
         "f16", description="KV cache data type for values (quantized V needs --flash-attn)."
     )
+    saved_states_mb: int = Field(
+        512,
+        ge=0,
+        description="RAM in MB for the KV caches of recently used chats and group members, "
+        "so that going back to one evaluates only what is new (0: keep none).",
+    )
     api_key: str | None = Field(None, description="Require this bearer key on every /v1 API route.")
     ui_user: str = Field("parlor", min_length=1, description="User name of the UI login.")
     ui_password: str | None = Field(

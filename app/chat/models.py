@@ -51,6 +51,7 @@ def load_options(settings: Settings) -> LoadOptions:
         flash_attn=settings.flash_attn,
         cache_type_k=settings.cache_type_k,
         cache_type_v=settings.cache_type_v,
+        saved_states_mb=settings.saved_states_mb,
     )
 
 

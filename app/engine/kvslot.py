@@ -116,8 +116,10 @@ class _StateStore:
     def nbytes(self) -> int:
         return sum(s.nbytes for s in self._entries.values())
 
-    def put(self, state: _SavedState) -> None:
-        """Keep ``state``, dropping the oldest states until all fit."""
+    def put(self, state: _SavedState, *, over_cap: bool = False) -> None:
+        """Keep ``state``, dropping the oldest states until all fit (``over_cap``: it is
+        kept beside the others, even where it alone is over the cap; the next state put
+        drops such a state before any other)."""
         for key, old in list(self._entries.items()):
             same_key = state.key is not None and old.key == state.key
             if same_key or (
@@ -125,10 +127,15 @@ class _StateStore:
                 and np.array_equal(old.tokens, state.tokens[: len(old.tokens)])
             ):
                 del self._entries[key]  # superseded by a longer state of the same chat
+        for key in [k for k, old in self._entries.items() if old.nbytes > self.capacity_bytes]:
+            del self._entries[key]  # kept over the cap only while a one-off ran
         self._entries[self._next_key] = state
         self._next_key += 1
-        while len(self._entries) > self.max_entries or self.nbytes > self.capacity_bytes:
+        while not over_cap and self._over():
             self._entries.popitem(last=False)
+
+    def _over(self) -> bool:
+        return len(self._entries) > self.max_entries or self.nbytes > self.capacity_bytes
 
     def has_room(self, nbytes: int) -> bool:
         """Whether a state of ``nbytes`` fits beside the others (none is dropped)."""
@@ -294,10 +301,12 @@ class KvSlot:
         n_cached = self._llama.n_tokens
         keyed_switch = switching and self._key is not None and n_cached > 0
         displaced = n_cached - live.reused
-        if self._worth_saving and (
-            keyed_switch or displaced >= max(SAVE_MIN_TOKENS, n_cached // 4) or not keep
+        if self._worth_saving and not keep:
+            self.save_state(over_cap=True)  # a summary displaces it: it comes back next
+        elif self._worth_saving and (
+            keyed_switch or displaced >= max(SAVE_MIN_TOKENS, n_cached // 4)
         ):
-            self.save_state()  # another chat, branch or member, a summary: this comes back
+            self.save_state()  # another chat, branch or member: this comes back
         elif self._worth_saving and displaced >= max(SPARE_SAVE_MIN_TOKENS, n_cached // 2):
             self.save_state(evicting=False)  # a young chat's: cheap to keep, if there is room
         return chosen if chosen is not None and self._restore(chosen) else None
@@ -332,23 +341,31 @@ class KvSlot:
                 best, best_reused = key, plan.reused
         return best
 
-    def save_state(self, *, evicting: bool = True) -> bool:
+    def save_state(self, *, evicting: bool = True, over_cap: bool = False) -> bool:
         """Save sequence 0 (tokens and KV) into the recently-used store, if it fits
-        (``evicting`` False: only if no saved state has to make room for it)."""
+        (``evicting`` False: only if no saved state has to make room for it).
+
+        ``over_cap``: the chat's cache is displaced by a one-off prompt (a summary) and
+        is restored right after it, so it is kept even where the store's cap is smaller
+        than a whole context's state (a big model's: an 8B model's 8k context is 1 GiB),
+        rather than evaluated again; it costs a second copy of the cache for that while.
+        """
         ctx = self._llama.ctx
         n_cached = self._llama.n_tokens
         if n_cached == 0:
             return False
         size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
-        if size == 0 or size > self._states.capacity_bytes:
+        too_big = size > self._states.capacity_bytes and not over_cap
+        if size == 0 or too_big or (not evicting and not self._states.has_room(size)):
             return False
-        if not evicting and not self._states.has_room(size):
+        try:
+            buffer = (ctypes.c_uint8 * size)()
+        except MemoryError:
             return False
-        buffer = (ctypes.c_uint8 * size)()
         written = int(llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0))
         if written == 0:
             return False
-        self._states.put(_SavedState(self.tokens, buffer, self._key))
+        self._states.put(_SavedState(self.tokens, buffer, self._key), over_cap=over_cap)
         return True
 
     def _restore(self, state: _SavedState) -> bool:

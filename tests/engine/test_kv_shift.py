@@ -397,6 +397,27 @@ def test_a_young_chats_state_never_pushes_out_another(fresh: LlamaCppBackend) ->
         assert back.stats.tokens_evaluated == 1
 
 
+@pytest.mark.model
+def test_a_chat_displaced_by_a_summary_comes_back_even_over_the_saved_states_cap() -> None:
+    path = bundled_model_path()
+    assert path is not None
+    backend = LlamaCppBackend.load(path, LoadOptions(n_ctx=512, threads=2, saved_states_mb=1))
+    try:
+        story = STORY + "".join(chat(0, 11, seed=80)) + REPLY
+        run(backend, story)
+        assert backend.kv.saved_states_bytes == 0
+        summary = backend.tokenize(turn("user", "Summarize: " + text(81, 60)) + REPLY)
+        one_off = GenerationRequest(summary, GREEDY, 6, keep_cache=False)
+        assert isinstance(list(backend.stream(one_off))[-1], Finished)
+        assert backend.kv.saved_states_bytes > 1 << 20  # the chat's state, over the cap
+        _, back = run(backend, story)
+        assert backend.last_load is not None and backend.last_load.restored
+        assert back.stats.tokens_evaluated == 1
+        assert backend.kv.saved_states_bytes == 0  # restored: the copy is freed
+    finally:
+        backend.close()
+
+
 def run_keyed(backend: LlamaCppBackend, prompt: str, key: str, slots: int) -> Finished:
     request = GenerationRequest(backend.tokenize(prompt), GREEDY, 6)
     events = list(backend.stream(replace(request, cache_key=key, cache_slots=slots)))
