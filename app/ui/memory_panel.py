@@ -7,24 +7,169 @@ boundary; recalled text is the chat's own (untrusted) and is shown escaped.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from typing import Any
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
 
 import gradio as gr
 
 from app.chat.memory.service import MemoryOverview, MemoryService, SummaryView
+from app.errors import InputError
 from app.prompt.memory import DEFAULT_TEMPLATE
-from app.storage.memory_types import MemorySettings
+from app.storage.memory_types import MemoryPosition, MemoryRole, MemorySettings, Summary
 from app.ui.render import status_html
 from app.ui.state import Selection
 
 Updates = dict[Any, Any]
+_T = TypeVar("_T")
 
-POSITIONS = [
+POSITIONS: tuple[tuple[str, MemoryPosition], ...] = (
     ("In the chat, at a depth", "in_chat"),
     ("After the story string", "after_story"),
     ("Before the whole prompt", "before_prompt"),
-]
+)
+ROLES: tuple[tuple[str, MemoryRole], ...] = (
+    ("System", "system"),
+    ("User", "user"),
+    ("Assistant", "assistant"),
+)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A number field's label (its error line names it) and the values it takes."""
+
+    label: str
+    low: float
+    high: float
+    whole: bool = True
+
+    def check(self, value: object) -> float:
+        """``value`` as a float if it is within bounds; ``InputError`` naming the field."""
+        number = _finite(value)
+        if number is None or not self.low <= number <= self.high:
+            raise InputError(self.label, self._problem(value))
+        if self.whole and not number.is_integer():
+            raise InputError(self.label, self._problem(value))
+        return number
+
+    def _problem(self, value: object) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        got = "nothing" if value is None or value == "" else repr(value)
+        return f"must be {kind} from {self.low:g} to {self.high:g} (got {got})"
+
+
+DEPTH = Bounds("Depth", 0, 1000)
+MAX_CHUNKS = Bounds("At most", 0, 100)
+THRESHOLD = Bounds("Least similarity", 0.0, 1.0, whole=False)
+QUERY_MESSAGES = Bounds("Query of the last N messages", 1, 20)
+SUMMARY_BLOCK = Bounds("Summarize every N messages", 0, 500)
+#: The story so far's share of the context, in percent.
+SUMMARY_SHARE = Bounds("Story so far, % of the context", 1, 50, whole=False)
+
+
+@dataclass(frozen=True)
+class SettingsForm:
+    """The settings fields' values as the browser sends them (in :meth:`SettingsFields.inputs`
+    order); :meth:`applied_to` checks them."""
+
+    enabled: object
+    position: object
+    role: object
+    depth: object
+    max_chunks: object
+    threshold: object
+    query_messages: object
+    summary_block: object
+    summary_share: object
+    template: object
+
+    def applied_to(self, stored: MemorySettings) -> MemorySettings:
+        """``stored`` with the panel's fields changed; ``InputError`` naming a bad field."""
+        return replace(
+            stored,
+            enabled=bool(self.enabled),
+            position=_choice(self.position, POSITIONS, "Memories go"),
+            role=_choice(self.role, ROLES, "Role in the chat"),
+            depth=int(DEPTH.check(self.depth)),
+            max_chunks=int(MAX_CHUNKS.check(self.max_chunks)),
+            threshold=THRESHOLD.check(self.threshold),
+            query_messages=int(QUERY_MESSAGES.check(self.query_messages)),
+            summary_block=int(SUMMARY_BLOCK.check(self.summary_block)),
+            summary_share=_share(self.summary_share, stored.summary_share),
+            template=str(self.template or "").strip(),
+        )
+
+
+@dataclass
+class SettingsFields:
+    """The Memory panel's settings inputs."""
+
+    enabled: gr.Checkbox
+    position: gr.Dropdown
+    role: gr.Dropdown
+    depth: gr.Number
+    max_chunks: gr.Number
+    threshold: gr.Slider
+    query_messages: gr.Number
+    summary_block: gr.Number
+    summary_share: gr.Number
+    template: gr.Textbox
+
+    @classmethod
+    def render(cls) -> SettingsFields:
+        """Create the inputs (no bounds on the numbers: the save handler reports bad ones
+        on the status line, where Gradio's own check would raise a toast)."""
+        enabled = gr.Checkbox(
+            value=True, label="Long-term memory for this chat", elem_id="parlor-memory-on"
+        )
+        with gr.Row():
+            position = gr.Dropdown(POSITIONS, value="in_chat", label="Memories go")
+            depth = gr.Number(label=DEPTH.label, value=2, precision=0)
+            max_chunks = gr.Number(label=MAX_CHUNKS.label, value=5, precision=0)
+            threshold = gr.Slider(0.0, 1.0, value=0.25, step=0.01, label=THRESHOLD.label)
+        with gr.Row():
+            role = gr.Dropdown(
+                ROLES, value="system", label="Role in the chat", elem_id="parlor-memory-role"
+            )
+            query_messages = gr.Number(
+                label=QUERY_MESSAGES.label, value=2, precision=0, elem_id="parlor-memory-query"
+            )
+            summary_block = gr.Number(
+                label=f"{SUMMARY_BLOCK.label} (0: never)", value=20, precision=0,
+                elem_id="parlor-memory-block",
+            )  # fmt: skip
+            summary_share = gr.Number(
+                label=SUMMARY_SHARE.label, value=15, elem_id="parlor-memory-share"
+            )
+        template = gr.Textbox(
+            label="Memories template (Jinja2; empty: the default)", lines=3,
+            placeholder=DEFAULT_TEMPLATE, elem_id="parlor-memory-template",
+        )  # fmt: skip
+        return cls(
+            enabled, position, role, depth, max_chunks, threshold, query_messages,
+            summary_block, summary_share, template,
+        )  # fmt: skip
+
+    def inputs(self) -> list[Any]:
+        """The inputs, in :class:`SettingsForm`'s order."""
+        return [getattr(self, f.name) for f in fields(SettingsForm)]
+
+    def values(self, settings: MemorySettings) -> Updates:
+        """The inputs showing ``settings``."""
+        return {
+            self.enabled: settings.enabled,
+            self.position: settings.position,
+            self.role: settings.role,
+            self.depth: settings.depth,
+            self.max_chunks: settings.max_chunks,
+            self.threshold: settings.threshold,
+            self.query_messages: settings.query_messages,
+            self.summary_block: settings.summary_block,
+            self.summary_share: _percent(settings.summary_share),
+            self.template: settings.template,
+        }
 
 
 @dataclass
@@ -32,12 +177,7 @@ class MemoryPanel:
     """The Memory accordion of the chat page."""
 
     accordion: gr.Accordion
-    enabled: gr.Checkbox
-    position: gr.Dropdown
-    depth: gr.Number
-    max_chunks: gr.Number
-    threshold: gr.Slider
-    template: gr.Textbox
+    settings: SettingsFields
     save: gr.Button
     rebuild: gr.Button
     index_info: gr.HTML
@@ -50,33 +190,16 @@ class MemoryPanel:
         with gr.Accordion("Memory", open=False, elem_id="parlor-memory") as accordion:
             index_info = gr.HTML(elem_id="parlor-memory-index")
             recalled = gr.HTML(elem_id="parlor-memory-recalled")
-            enabled = gr.Checkbox(
-                value=True, label="Long-term memory for this chat", elem_id="parlor-memory-on"
-            )
-            with gr.Row():
-                position = gr.Dropdown(POSITIONS, value="in_chat", label="Memories go")
-                depth = gr.Number(label="Depth", value=2, precision=0, minimum=0)
-                max_chunks = gr.Number(label="At most", value=5, precision=0, minimum=0)
-                threshold = gr.Slider(0.0, 1.0, value=0.25, step=0.01, label="Least similarity")
-            template = gr.Textbox(
-                label="Memories template (Jinja2; empty: the default)", lines=3,
-                placeholder=DEFAULT_TEMPLATE, elem_id="parlor-memory-template",
-            )  # fmt: skip
+            settings = SettingsFields.render()
             with gr.Row():
                 save = gr.Button("Save memory settings", elem_id="parlor-memory-save")
                 rebuild = gr.Button("Rebuild index", elem_id="parlor-memory-rebuild")
             summaries = SummaryEditor.render()
-        return cls(
-            accordion, enabled, position, depth, max_chunks, threshold, template, save,
-            rebuild, index_info, recalled, summaries,
-        )  # fmt: skip
+        return cls(accordion, settings, save, rebuild, index_info, recalled, summaries)
 
     def settings_inputs(self) -> list[Any]:
         """The settings fields, in :meth:`MemoryControls.save`'s order."""
-        return [
-            self.enabled, self.position, self.depth, self.max_chunks, self.threshold,
-            self.template,
-        ]  # fmt: skip
+        return self.settings.inputs()
 
     def outputs(self) -> list[Any]:
         """Everything :meth:`MemoryControls.show` updates."""
@@ -122,7 +245,7 @@ class SummaryEditor:
 class MemoryControls:
     """The Memory panel's handlers."""
 
-    def __init__(self, memory: MemoryService, panel: MemoryPanel, status: Any) -> None:
+    def __init__(self, memory: MemoryService, panel: MemoryPanel, status: gr.HTML) -> None:
         self._memory = memory
         self._panel = panel
         self._status = status
@@ -134,25 +257,15 @@ class MemoryControls:
         return self._updates(self._memory.overview(sel.chat_id))
 
     def save(self, *values: Any) -> Updates:
-        """Store the open chat's memory settings."""
-        enabled, position, depth, max_chunks, threshold, template, sel = values
+        """Store the open chat's memory settings: its stored ones with the panel's fields
+        changed (``values``: :meth:`MemoryPanel.settings_inputs`, then the selection).
+        A bad field stores nothing."""
+        *shown, sel = values
         if sel.chat_id is None:
             return {}
         stored = self._memory.settings(sel.chat_id)
-        settings = MemorySettings(
-            enabled=bool(enabled),
-            position=position or "in_chat",
-            depth=max(0, int(depth or 0)),
-            role=stored.role,
-            template=str(template or "").strip(),
-            max_chunks=max(0, int(max_chunks or 0)),
-            threshold=float(threshold if threshold is not None else 0.25),
-            query_messages=stored.query_messages,
-        )
-        self._memory.save_settings(sel.chat_id, settings)
-        updates = self._updates(self._memory.overview(sel.chat_id))
-        updates[self._status] = status_html("Memory settings saved.")
-        return updates
+        self._memory.save_settings(sel.chat_id, SettingsForm(*shown).applied_to(stored))
+        return self._after(sel.chat_id, "Memory settings saved.")
 
     def rebuild(self, sel: Selection, progress: gr.Progress = gr.Progress()) -> Updates:  # noqa: B008 - Gradio's documented pattern
         """Embed the open chat's shown messages anew (a progress bar while it runs)."""
@@ -163,16 +276,13 @@ class MemoryControls:
             progress((done, total), desc="Embedding messages", unit="messages")
 
         count = self._memory.rebuild(sel.chat_id, report)
-        updates = self._updates(self._memory.overview(sel.chat_id))
-        updates[self._status] = status_html(f"Memory index rebuilt: {count} messages embedded.")
-        return updates
+        return self._after(sel.chat_id, f"Memory index rebuilt: {count} messages embedded.")
 
     def pick(self, summary_id: int | None, sel: Selection) -> Updates:
         """Show the chosen summary's text for editing."""
         if sel.chat_id is None or summary_id is None:
             return {}
-        views = self._memory.summaries(sel.chat_id)
-        chosen = next((v.summary for v in views if v.summary.id == int(summary_id)), None)
+        chosen = self._find(sel.chat_id, int(summary_id))
         return {self._panel.summaries.text: chosen.text if chosen else ""}
 
     def save_summary(self, summary_id: int | None, text: str, sel: Selection) -> Updates:
@@ -186,8 +296,9 @@ class MemoryControls:
         """Pin the chosen summary, or unpin it."""
         if sel.chat_id is None or summary_id is None:
             return {}
-        views = self._memory.summaries(sel.chat_id)
-        chosen = next(v.summary for v in views if v.summary.id == int(summary_id))
+        chosen = self._find(sel.chat_id, int(summary_id))
+        if chosen is None:
+            raise InputError("summary", f"#{summary_id} is no longer in this chat; pick another")
         self._memory.pin_summary(chosen.id, not chosen.pinned)
         return self._after(sel.chat_id, "Unpinned." if chosen.pinned else "Pinned.")
 
@@ -207,27 +318,55 @@ class MemoryControls:
         updates[self._panel.summaries.new_fact] = ""
         return updates
 
+    def _find(self, chat_id: int, summary_id: int) -> Summary | None:
+        """The chat's summary or fact of that id (None: not in this chat)."""
+        views = self._memory.summaries(chat_id)
+        return next((v.summary for v in views if v.summary.id == summary_id), None)
+
     def _after(self, chat_id: int, message: str) -> Updates:
         updates = self._updates(self._memory.overview(chat_id))
         updates[self._status] = status_html(message)
         return updates
 
     def _updates(self, overview: MemoryOverview) -> Updates:
-        panel, settings = self._panel, overview.settings
+        panel = self._panel
         choices = [(_label(v), v.summary.id) for v in overview.summaries]
         return {
+            **panel.settings.values(overview.settings),
             panel.summaries.listing: summaries_html(overview),
             panel.summaries.choice: gr.update(choices=choices, value=None),
             panel.summaries.text: "",
-            panel.enabled: settings.enabled,
-            panel.position: settings.position,
-            panel.depth: settings.depth,
-            panel.max_chunks: settings.max_chunks,
-            panel.threshold: settings.threshold,
-            panel.template: settings.template,
             panel.index_info: index_html(overview),
             panel.recalled: recalled_html(overview),
         }
+
+
+def _finite(value: object) -> float | None:
+    """``value`` as a float if it is a finite number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _choice(value: object, choices: Sequence[tuple[str, _T]], label: str) -> _T:
+    """The choice whose value ``value`` is; ``InputError`` naming the field otherwise."""
+    for _, choice in choices:
+        if value == choice:
+            return choice
+    names = ", ".join(name for name, _ in choices)
+    raise InputError(label, f"pick one of: {names}")
+
+
+def _percent(share: float) -> float:
+    """A share of the context as the panel shows it, in percent."""
+    return round(share * 100, 2)
+
+
+def _share(percent: object, stored: float) -> float:
+    """The share of the context ``percent`` stands for (``stored`` itself if unchanged,
+    so a share the panel rounds is kept exactly)."""
+    checked = SUMMARY_SHARE.check(percent)
+    return stored if checked == _percent(stored) else checked / 100
 
 
 def _label(view: SummaryView) -> str:
