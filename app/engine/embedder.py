@@ -54,6 +54,10 @@ DEFERRED_IMPORTS: Mapping[str, tuple[str, ...]] = {
 }
 
 
+#: ``progress(done)``: how many of a call's texts are embedded so far.
+EmbedProgress = Callable[[int], None]
+
+
 class EmbedderUnavailable(ParlorError):
     """The embedding model is not installed or cannot be unpacked."""
 
@@ -74,8 +78,11 @@ class Embedder(Protocol):
         """The vectors' dimension."""
         ...
 
-    def embed(self, texts: Sequence[str]) -> NDArray[float32]:
-        """One normalized float32 row per text, in order."""
+    def embed(
+        self, texts: Sequence[str], progress: EmbedProgress | None = None
+    ) -> NDArray[float32]:
+        """One normalized float32 row per text, in order (``progress`` is told as they
+        are done, a batch at a time)."""
         ...
 
 
@@ -221,7 +228,9 @@ class SentenceTransformerEmbedder(_MiniLM):
         self.bfloat16 = chosen == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         release_freed_memory()
 
-    def embed(self, texts: Sequence[str]) -> NDArray[float32]:
+    def embed(
+        self, texts: Sequence[str], progress: EmbedProgress | None = None
+    ) -> NDArray[float32]:
         """Normalized vectors of ``texts``."""
         import torch
 
@@ -234,12 +243,14 @@ class SentenceTransformerEmbedder(_MiniLM):
             else contextlib.nullcontext()
         )
         with precision:
-            vectors = self._encode_by_length(list(texts))
+            vectors = self._encode_by_length(list(texts), progress)
         if bulk:
             release_freed_memory()
         return vectors
 
-    def _encode_by_length(self, texts: list[str]) -> NDArray[float32]:
+    def _encode_by_length(
+        self, texts: list[str], progress: EmbedProgress | None
+    ) -> NDArray[float32]:
         """Encode in batches of texts of about the same number of tokens.
 
         sentence-transformers sorts a call's texts by characters, which left about 11%
@@ -248,7 +259,7 @@ class SentenceTransformerEmbedder(_MiniLM):
         import numpy as np
 
         if len(texts) <= BATCH_SIZE:
-            return self._encode_batch(texts)
+            return self._encode_batch(texts)  # a turn's few texts: nobody waits on a bar
         tokenized = self._model.tokenizer(
             texts, add_special_tokens=False, truncation=True, max_length=self._model.max_seq_length
         )
@@ -257,6 +268,8 @@ class SentenceTransformerEmbedder(_MiniLM):
         for start in range(0, len(texts), BATCH_SIZE):
             rows = order[start : start + BATCH_SIZE]
             vectors[rows] = self._encode_batch([texts[i] for i in rows])
+            if progress is not None:
+                progress(start + len(rows))
         return vectors
 
     def _encode_batch(self, texts: list[str]) -> NDArray[float32]:
@@ -286,9 +299,11 @@ class LazyEmbedder(_MiniLM):
         """Whether torch and the model are in memory."""
         return self._loaded is not None
 
-    def embed(self, texts: Sequence[str]) -> NDArray[float32]:
+    def embed(
+        self, texts: Sequence[str], progress: EmbedProgress | None = None
+    ) -> NDArray[float32]:
         """Normalized vectors of ``texts`` (the first call loads the model)."""
-        return self._model().embed(texts)
+        return self._model().embed(texts, progress)
 
     def _model(self) -> SentenceTransformerEmbedder:
         with self._lock:

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from app.chat.memory.recall import MemoryRecall
 from app.context import AppContext
+from app.engine.embedder import EmbedProgress
 from app.engine.llamacpp import LoadOptions
 from app.prompt.sandbox import TemplateSandbox
 from app.storage.memory_types import MemorySettings
@@ -119,12 +120,27 @@ def test_a_turns_new_messages_are_embedded_on_a_thread_of_their_own(
     embedded_on: list[str] = []
     embed = index.embedder.embed
 
-    def spy(texts: Sequence[str]) -> NDArray[np.float32]:
+    def spy(texts: Sequence[str], progress: EmbedProgress | None = None) -> NDArray[np.float32]:
         embedded_on.append(threading.current_thread().name)
-        return embed(texts)
+        return embed(texts, progress)
 
     monkeypatch.setattr(index.embedder, "embed", spy)
     recall.index_early(chat_id, path).join(120)
     assert not index.missing(chat_id, path)
     assert embedded_on and set(embedded_on) == {"parlor-recall-index"}
     assert index.update(chat_id, path) == 0  # the turn's recall finds it done
+
+
+def test_embedding_a_chat_reports_progress_from_the_start_and_batch_by_batch(
+    context: AppContext,
+) -> None:
+    """A bar appears before the first batch (the model may be loading) and moves as
+    batches are done, not only once every message is."""
+    chat_id = long_chat(context, 120)  # one chunk a message, ~4 batches
+    reports: list[tuple[int, int]] = []
+    count = context.services.memory.rebuild(chat_id, lambda done, of: reports.append((done, of)))
+    assert count == 120
+    assert reports[0] == (0, 120) and reports[-1] == (120, 120)
+    dones = [done for done, _ in reports]
+    assert dones == sorted(dones)
+    assert len({d for d in dones if 0 < d < 120}) >= 3, reports

@@ -128,9 +128,11 @@ class MemoryIndex:
         """Embed those of ``messages`` that need it; returns how many were embedded."""
         with self._lock:
             todo = self.missing(chat_id, messages)
+            if progress is not None and todo:
+                progress(0, len(todo))  # a bar from the start (the model may load first)
             done = 0
             for batch in _batches(todo):
-                self._embed(chat_id, batch)
+                self._embed(chat_id, batch, _in_messages(progress, done, len(batch), len(todo)))
                 done += len(batch)
                 if progress is not None:
                     progress(done, len(todo))
@@ -238,10 +240,18 @@ class MemoryIndex:
             self._chats[chat_id] = vectors
         return vectors
 
-    def _embed(self, chat_id: int, messages: Sequence[Message]) -> None:
+    def _embed(
+        self,
+        chat_id: int,
+        messages: Sequence[Message],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         pending = [c for m in messages for c in chunks_of(m, digest_of(m))]
+        told = None if progress is None else lambda done: progress(done, len(pending))
         vectors = (
-            self.embedder.embed([c.text for c in pending]) if pending else _empty(self.embedder.dim)
+            self.embedder.embed([c.text for c in pending], told)
+            if pending
+            else _empty(self.embedder.dim)
         )
         stored = [
             StoredChunk(c.message_id, c.chunk_index, c.digest, c.text, v.astype("<f4").tobytes())
@@ -284,6 +294,15 @@ def _interleaved(
 def _near_copy(matrix: NDArray[np.float32], row: int, chosen: Sequence[int]) -> bool:
     """Whether ``row`` is nearly the same text as one of ``chosen`` (cosine ≥ 0.95)."""
     return bool(chosen) and float(np.max(matrix[chosen] @ matrix[row])) >= NEAR_COPY
+
+
+def _in_messages(
+    progress: ProgressCallback | None, before: int, batch: int, total: int
+) -> Callable[[int, int], None] | None:
+    """``progress`` in messages, told a step's chunks done of its ``batch`` messages."""
+    if progress is None:
+        return None
+    return lambda chunks, of: progress(before + batch * chunks // max(of, 1), total)
 
 
 def _batches(messages: Sequence[Message]) -> Iterable[list[Message]]:
