@@ -16,6 +16,7 @@ from app.chat.imports import Importer, ImportResult
 from app.cli import main
 from app.context import AppContext, build_context
 from app.engine.fake import FakeBackend
+from app.prompt.itemize import STORY_SO_FAR_LABEL
 from app.settings import Settings
 from app.storage.types import AuthorNoteSettings, ChatSettings
 from tests.paths import REPO_ROOT, SILLYTAVERN
@@ -300,6 +301,23 @@ def test_prompt_breakdown_counts_every_part(
     assert {"Story string", "World Info", "Chat history"} <= set(parts), lines
     assert "Author's note and in-chat injections" in parts
     assert sum(parts.values()) == total == len(shown.out)  # the fake counts code points
+
+
+def test_prompt_breakdown_shows_what_long_term_memory_costs(
+    app: AppContext, fake_model: FakeBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat_id = ysolde_chat(app)
+    fact = "The lighthouse keeper owes Ysolde a favour."
+    app.services.memory.add_fact(chat_id, fact)
+    shown = parlor(capsys, "prompt", "--chat", str(chat_id), "--breakdown")
+    assert shown.code == 0, shown.err
+    lines = shown.err.strip().splitlines()
+    total = int(lines[0].split(" tokens")[0])
+    parts = {line[9:]: int(line[:7]) for line in lines[1:]}
+    story_so_far = f"[Facts to remember:\n- {fact}\n]"
+    assert story_so_far in shown.out
+    assert parts[STORY_SO_FAR_LABEL] == len(story_so_far), lines  # not in the story string
+    assert sum(parts.values()) == total == len(shown.out)
 
 
 # -- parlor import -----------------------------------------------------------------

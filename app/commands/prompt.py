@@ -55,7 +55,7 @@ def add_prompt_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "--breakdown",
         action="store_true",
         help="Also print each part's tokens (story string, examples, World Info, "
-        "author's note, history …) to stderr.",
+        "recalled memories, story so far, author's note, history …) to stderr.",
     )
     prm.set_defaults(handler=run_prompt, needs_model=True, settings=MODEL_SETTINGS)
 

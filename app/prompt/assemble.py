@@ -60,16 +60,20 @@ def _segment_kind(msg: Msg | None) -> SegmentKind:
     return kinds.get(msg.kind, "message")
 
 
+def joined_text(text: str, *, collapse: bool) -> str:
+    """``text`` as :func:`join_segments` writes it: no ``\\r``, newlines collapsed if asked."""
+    text = text.replace("\r", "")
+    return re.sub(r"\n+", "\n", text) if collapse else text
+
+
 def join_segments(parts: list[_Part], *, collapse: bool) -> tuple[str, tuple[Segment, ...]]:
     """Join parts into text and segments, removing ``\\r`` and optionally collapsing newlines."""
     segments: list[Segment] = []
     ends_with_newline = False
     for part in parts:
-        text = part.text.replace("\r", "")
-        if collapse:
-            text = re.sub(r"\n+", "\n", text)
-            if ends_with_newline:
-                text = text.lstrip("\n")
+        text = joined_text(part.text, collapse=collapse)
+        if collapse and ends_with_newline:
+            text = text.lstrip("\n")
         if not text:
             continue
         ends_with_newline = text.endswith("\n")
@@ -342,7 +346,8 @@ class _TextAssembly:
 
     def _result(self, parts: list[_Part], n_examples: int) -> BuiltPrompt:
         req, p = self.req, self.p
-        text, segments = join_segments(parts, collapse=req.settings.collapse_newlines)
+        collapse = req.settings.collapse_newlines
+        text, segments = join_segments(parts, collapse=collapse)
         n_tokens = self.count(text)
         if n_tokens >= req.n_ctx:
             raise ContextLengthExceeded(n_tokens, req.n_ctx)
@@ -372,4 +377,6 @@ class _TextAssembly:
             reply_prefix=p.prompt_bias,
             continue_text=self.continue_text,
             world_info=p.wi.activated,
+            memories=joined_text(p.memories, collapse=collapse),
+            story_so_far=joined_text(p.story_so_far, collapse=collapse),
         )

@@ -221,4 +221,6 @@ def build_gguf(
         reply_prefix=bias,
         continue_text=continue_text,
         world_info=prepared.wi.activated,
+        memories=prepared.memories,
+        story_so_far=prepared.story_so_far,
     )

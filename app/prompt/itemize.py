@@ -2,17 +2,19 @@
 
 SillyTavern's prompt itemization shows how a prompt splits into the story string,
 examples, World Info, the author's note, the chat history and so on.  :func:`itemize`
-does the same for a :class:`~app.prompt.types.BuiltPrompt` from its segments; the
-command line (``parlor prompt --breakdown``) and the UI's Show prompt both use it.
+does the same for a :class:`~app.prompt.types.BuiltPrompt` from its segments, with
+long-term memory (the recalled memories block and the story so far) as parts of their
+own; the command line (``parlor prompt --breakdown``) and the UI's Show prompt both use
+it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from app.prompt.types import BuiltPrompt, Segment, SegmentKind, TokenCounter
+from app.prompt.types import BuiltPrompt, SegmentKind, TokenCounter
 
 #: What each kind of segment is called in a breakdown.
 PART_LABELS: Mapping[SegmentKind, str] = MappingProxyType(
@@ -30,8 +32,16 @@ PART_LABELS: Mapping[SegmentKind, str] = MappingProxyType(
 )
 #: Activated World Info entries, wherever the prompt placed them.
 WORLD_INFO_LABEL = "World Info"
+#: The memories block long-term memory recalled, wherever its position put it.
+MEMORIES_LABEL = "Memories (recalled)"
+#: The story so far: summaries of what left the context and the user's pinned facts.
+STORY_SO_FAR_LABEL = "Story so far (summaries, pinned facts)"
 #: Segment kinds that World Info entries are placed in (and are looked for in).
 _LORE_HOSTS: frozenset[SegmentKind] = frozenset({"story", "examples", "injection"})
+#: Segment kinds that memory is placed in: the story string (after it, before the whole
+#: prompt) and the in-chat injections (at a depth; the story string too, where the
+#: format puts it in the chat).
+_MEMORY_HOSTS: frozenset[SegmentKind] = frozenset({"story", "injection"})
 
 
 @dataclass(frozen=True)
@@ -47,34 +57,70 @@ def itemize(prompt: BuiltPrompt, count_tokens: TokenCounter) -> list[PromptPart]
     """The prompt's parts, in the order each first appears, with their tokens.
 
     Every character of the prompt belongs to exactly one part, so the parts' texts
-    joined in prompt order give the prompt back.  The text of each activated World Info
-    entry that appears verbatim in the story string, the examples or an in-chat
-    injection is counted as World Info (entries with macros in them stay where they
-    were placed).  Tokens are counted per part, so their sum may differ from the whole
-    prompt's count by a token or two at the seams.
+    joined in prompt order give the prompt back.  The memories block and the story so
+    far are cut out of the story string or the in-chat injection that holds them (one
+    with a dice macro, ``{{roll}}`` or ``{{random}}``, stays where it was placed), and
+    the text of each activated World Info entry that appears verbatim in the rest of
+    the story string, the examples or an in-chat injection is counted as World Info
+    (entries with macros in them stay where they were placed).  Tokens are counted per
+    part, so their sum may differ from the whole prompt's count by a token or two at
+    the seams.
     """
-    lore = [entry.content.strip() for entry in prompt.world_info if entry.content.strip()]
+    pieces = [_Piece(PART_LABELS.get(s.kind, s.kind), s.text, s.kind) for s in prompt.segments]
+    for cut in _cuts(prompt):
+        pieces = _cut_from(pieces, cut)
     grouped: dict[str, list[str]] = {}
-    for label, text in _labelled_pieces(prompt.segments, lore):
-        grouped.setdefault(label, []).append(text)
+    for piece in pieces:
+        grouped.setdefault(piece.label, []).append(piece.text)
     return [
         PromptPart(label, count_tokens(text), text)
         for label, text in ((label, "".join(texts)) for label, texts in grouped.items())
     ]
 
 
-def _labelled_pieces(segments: Iterable[Segment], lore: list[str]) -> list[tuple[str, str]]:
-    """``(label, text)`` for every segment, World Info cut out of the segments that host it."""
-    pieces: list[tuple[str, str]] = []
-    remaining = sorted(lore, key=len, reverse=True)
-    for segment in segments:
-        label = PART_LABELS.get(segment.kind, segment.kind)
-        if segment.kind not in _LORE_HOSTS or not remaining:
-            pieces.append((label, segment.text))
+@dataclass(frozen=True)
+class _Piece:
+    """Text of the prompt under its label; ``host`` is the kind of the segment it is
+    still part of (None once it has been cut out as a part of its own)."""
+
+    label: str
+    text: str
+    host: SegmentKind | None
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """Texts to count under ``label``, each looked for once in segments of ``hosts``."""
+
+    label: str
+    texts: tuple[str, ...]
+    hosts: frozenset[SegmentKind]
+
+
+def _cuts(prompt: BuiltPrompt) -> list[_Cut]:
+    """What is cut out of the segments, in this order: memory first, then lore."""
+    lore = tuple(entry.content.strip() for entry in prompt.world_info)
+    return [
+        _Cut(MEMORIES_LABEL, (prompt.memories,), _MEMORY_HOSTS),
+        _Cut(STORY_SO_FAR_LABEL, (prompt.story_so_far,), _MEMORY_HOSTS),
+        _Cut(WORLD_INFO_LABEL, lore, _LORE_HOSTS),
+    ]
+
+
+def _cut_from(pieces: list[_Piece], cut: _Cut) -> list[_Piece]:
+    """``pieces`` with each of the cut's texts split off the first host piece holding it."""
+    remaining = sorted((text for text in cut.texts if text), key=len, reverse=True)
+    result: list[_Piece] = []
+    for piece in pieces:
+        if piece.host not in cut.hosts or not remaining:
+            result.append(piece)
             continue
-        split, remaining = _cut_out(segment.text, remaining)
-        pieces += [(WORLD_INFO_LABEL if is_lore else label, text) for is_lore, text in split]
-    return pieces
+        split, remaining = _cut_out(piece.text, remaining)
+        result += [
+            _Piece(cut.label, text, None) if is_cut else _Piece(piece.label, text, piece.host)
+            for is_cut, text in split
+        ]
+    return result
 
 
 def _cut_out(text: str, needles: list[str]) -> tuple[list[tuple[bool, str]], list[str]]:

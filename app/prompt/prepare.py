@@ -73,6 +73,9 @@ class Prepared:
     wi: WIResult
     chat_start: str = ""
     extension_prompts: list[ExtensionPrompt] = field(default_factory=list)
+    #: The memories block and the story so far as the prompt holds them ("": none).
+    memories: str = ""
+    story_so_far: str = ""
 
 
 def _collapse(text: str) -> str:
@@ -265,6 +268,8 @@ class Preparer:
             wi=wi,
             chat_start=chat_start,
             extension_prompts=self.prompts,
+            memories=self.as_written(req.memory.recalled),
+            story_so_far=self.as_written(req.memory.story),
         )
 
     def _core_messages(self) -> list[Msg]:
@@ -434,6 +439,18 @@ class Preparer:
         )
         text = "\n".join(p.value.strip() for p in chosen)
         return self.sub(text) if text else ""
+
+    def as_written(self, text: str) -> str:
+        """``text`` as an extension prompt writes it into the prompt: trimmed, macros
+        expanded.  The dice are left as they were, so the prompt itself is unchanged."""
+        text = text.strip()
+        if not text:
+            return ""
+        dice = self.rng.getstate()
+        try:
+            return self.sub(text)
+        finally:
+            self.rng.setstate(dice)
 
     def _system_prompt(self) -> str:
         settings = self.req.settings

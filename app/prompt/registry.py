@@ -83,11 +83,13 @@ def gguf_format() -> PromptFormat:
         kind="gguf",
         context=ContextTemplate(
             story_string=(
+                "{{#if anchorBefore}}{{anchorBefore}}\n{{/if}}"
                 "{{#if system}}{{system}}\n{{/if}}{{#if wiBefore}}{{wiBefore}}\n{{/if}}"
                 "{{#if description}}{{description}}\n{{/if}}"
                 "{{#if personality}}{{personality}}\n{{/if}}"
                 "{{#if scenario}}{{scenario}}\n{{/if}}{{#if wiAfter}}{{wiAfter}}\n{{/if}}"
-                "{{#if persona}}{{persona}}\n{{/if}}{{trim}}"
+                "{{#if persona}}{{persona}}\n{{/if}}"
+                "{{#if anchorAfter}}{{anchorAfter}}\n{{/if}}{{trim}}"
             ),
             chat_start="",
             use_stop_strings=False,

@@ -201,6 +201,10 @@ class BuiltPrompt:
     reply_prefix: str = ""
     continue_text: str = ""
     world_info: tuple[WIEntry, ...] = field(default=())
+    #: Long-term memory as written into the prompt (macros expanded; "": none): the
+    #: recalled memories block and the story so far (summaries and pinned facts).
+    memories: str = ""
+    story_so_far: str = ""
 
     def stable_prefix(self) -> str:
         """The text before the first volatile segment (safe to keep in the KV cache)."""
