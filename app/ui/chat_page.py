@@ -217,13 +217,18 @@ class ChatPage:
         panel.cancel.click(self.boundary.guard(editing.cancel), None, **quick)
 
     def _setup_memory(self) -> None:
-        """The Memory panel: shown for the open chat, refreshed when the status line changes
-        (a chat opened, a reply ended), not on every streamed piece of a reply."""
+        """The Memory panel: shown in full when it opens or another chat does (``sel``
+        changes only then); its read-only parts refreshed when the status line changes (a
+        reply ended), keeping a summary being edited and settings not yet saved."""
         panel, controls, guard = self.parts.memory, self.memory, self.boundary.guard
         sel, status = self.selection, self.parts.conversation.status
         show: Options = {"outputs": panel.outputs(), "show_progress": "hidden"}
         panel.accordion.expand(guard(controls.show), [sel], **show)
-        status.change(guard(controls.show), [sel], **show)
+        sel.change(guard(controls.show), [sel], **show)
+        status.change(
+            guard(controls.refresh), [sel, panel.summaries.choice], panel.refresh_outputs(),
+            show_progress="hidden",
+        )  # fmt: skip
         outputs = [*panel.outputs(), status]
         panel.save.click(guard(controls.save), [*panel.settings_inputs(), sel], outputs)
         panel.rebuild.click(guard(controls.rebuild), [sel], outputs, show_progress="full")

@@ -209,6 +209,12 @@ class MemoryPanel:
             s.text, s.new_fact,
         ]  # fmt: skip
 
+    def refresh_outputs(self) -> list[Any]:
+        """What :meth:`MemoryControls.refresh` updates: the read-only parts, the picker and
+        its text (never the settings fields, nor a fact being typed)."""
+        s = self.summaries
+        return [self.index_info, self.recalled, s.listing, s.choice, s.text]
+
 
 @dataclass
 class SummaryEditor:
@@ -251,10 +257,26 @@ class MemoryControls:
         self._status = status
 
     def show(self, sel: Selection) -> Updates:
-        """The open chat's memory settings, index and last recall."""
+        """The open chat's memory settings, index and last recall; the editor is cleared
+        (summary ids are global: a pick must not outlive its chat)."""
         if sel.chat_id is None:
-            return {}
+            return self._untouched()
         return self._updates(self._memory.overview(sel.chat_id))
+
+    def refresh(self, sel: Selection, chosen_id: int | None) -> Updates:
+        """The open chat's index, last recall and summaries, re-read after a status change.
+
+        The pick and the text being edited stay while the pick is one of this chat's
+        summaries (else both are cleared); the settings fields keep what was typed."""
+        if sel.chat_id is None:
+            return self._untouched()
+        overview = self._memory.overview(sel.chat_id)
+        ids = {v.summary.id for v in overview.summaries}
+        kept = int(chosen_id) if chosen_id is not None and int(chosen_id) in ids else None
+        updates = self._read_only(overview, kept)
+        if kept is None:
+            updates[self._panel.summaries.text] = ""
+        return updates
 
     def save(self, *values: Any) -> Updates:
         """Store the open chat's memory settings: its stored ones with the panel's fields
@@ -289,16 +311,14 @@ class MemoryControls:
         """Store the chosen summary's edited text."""
         if sel.chat_id is None or summary_id is None:
             return {}
-        self._memory.edit_summary(int(summary_id), text)
+        self._memory.edit_summary(self._chosen(sel.chat_id, summary_id).id, text)
         return self._after(sel.chat_id, "Summary saved.")
 
     def toggle_pin(self, summary_id: int | None, sel: Selection) -> Updates:
         """Pin the chosen summary, or unpin it."""
         if sel.chat_id is None or summary_id is None:
             return {}
-        chosen = self._find(sel.chat_id, int(summary_id))
-        if chosen is None:
-            raise InputError("summary", f"#{summary_id} is no longer in this chat; pick another")
+        chosen = self._chosen(sel.chat_id, summary_id)
         self._memory.pin_summary(chosen.id, not chosen.pinned)
         return self._after(sel.chat_id, "Unpinned." if chosen.pinned else "Pinned.")
 
@@ -306,7 +326,7 @@ class MemoryControls:
         """Delete the chosen summary or fact."""
         if sel.chat_id is None or summary_id is None:
             return {}
-        self._memory.delete_summary(int(summary_id))
+        self._memory.delete_summary(self._chosen(sel.chat_id, summary_id).id)
         return self._after(sel.chat_id, "Deleted.")
 
     def add_fact(self, text: str, sel: Selection) -> Updates:
@@ -323,19 +343,40 @@ class MemoryControls:
         views = self._memory.summaries(chat_id)
         return next((v.summary for v in views if v.summary.id == summary_id), None)
 
+    def _untouched(self) -> Updates:
+        """No change, in a component :meth:`show` and :meth:`refresh` update (their events
+        have no status output, where the page's no-change update would go)."""
+        return {self._panel.index_info: gr.skip()}
+
+    def _chosen(self, chat_id: int, summary_id: int) -> Summary:
+        """The chat's summary or fact of that id; ``InputError`` if it is not in this chat
+        (gone, or a stale pick of another chat's: ids are global)."""
+        chosen = self._find(chat_id, int(summary_id))
+        if chosen is None:
+            raise InputError("summary", f"#{summary_id} is no longer in this chat; pick another")
+        return chosen
+
     def _after(self, chat_id: int, message: str) -> Updates:
         updates = self._updates(self._memory.overview(chat_id))
         updates[self._status] = status_html(message)
         return updates
 
     def _updates(self, overview: MemoryOverview) -> Updates:
+        """Everything the panel shows, the editor cleared."""
+        panel = self._panel
+        return {
+            **panel.settings.values(overview.settings),
+            **self._read_only(overview, None),
+            panel.summaries.text: "",
+        }
+
+    def _read_only(self, overview: MemoryOverview, chosen_id: int | None) -> Updates:
+        """The listing, index and recall, and the picker's choices with ``chosen_id`` picked."""
         panel = self._panel
         choices = [(_label(v), v.summary.id) for v in overview.summaries]
         return {
-            **panel.settings.values(overview.settings),
             panel.summaries.listing: summaries_html(overview),
-            panel.summaries.choice: gr.update(choices=choices, value=None),
-            panel.summaries.text: "",
+            panel.summaries.choice: gr.update(choices=choices, value=chosen_id),
             panel.index_info: index_html(overview),
             panel.recalled: recalled_html(overview),
         }

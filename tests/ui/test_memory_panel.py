@@ -1,10 +1,12 @@
 """The Memory panel's handlers, called through the page's error boundary on the scripted
-backend: what Save stores, which values it refuses, and the summary editor's pin."""
+backend: what Save stores, which values it refuses, the summary editor's pin, and what a
+status change or another chat does to a summary being edited."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import gradio as gr
 import pytest
 
 from app.context import AppContext
@@ -125,3 +127,97 @@ def test_pinning_a_summary_that_is_gone_says_so(ui: UiBundle, context: AppContex
     status = status_of(page, updates)
     assert f"summary: #{fact.id} is no longer in this chat" in status
     assert "status-error" in status and BUG_MESSAGE not in status
+
+
+def choice_ids(update: Any) -> list[int]:
+    """The summary ids a picker update offers."""
+    return [value for _, value in update["choices"]]
+
+
+def test_a_status_change_keeps_the_summary_being_edited_and_unsaved_settings(
+    ui: UiBundle, context: AppContext
+) -> None:
+    page, memory = ui.pages.chat, context.services.memory
+    panel, editor = page.parts.memory, page.parts.memory.summaries
+    sel = open_first(page, context)
+    assert sel.chat_id is not None
+    fact = memory.add_fact(sel.chat_id, "The lamp is green.")
+    guarded(page, page.memory.show)(sel)
+    picked = guarded(page, page.memory.pick)(fact.id, sel)
+    assert picked[editor.text] == "The lamp is green."
+    # The user edits the text and a setting in the browser, saving neither; meanwhile a
+    # reply ends (the status line changes) after another fact was pinned.
+    bell = memory.add_fact(sel.chat_id, "The bell is cracked.")
+    updates = guarded(page, page.memory.refresh)(sel, fact.id)
+    assert set(updates) <= set(panel.refresh_outputs())
+    assert editor.text not in updates
+    assert not set(updates) & set(panel.settings_inputs())
+    assert (updates[editor.choice]["value"], choice_ids(updates[editor.choice])) == (
+        fact.id,
+        [fact.id, bell.id],
+    )
+    assert "The bell is cracked." in updates[editor.listing]
+    assert "chunks of" in updates[panel.index_info]
+
+
+def test_another_chat_opened_clears_a_pick_of_the_last_ones(
+    ui: UiBundle, context: AppContext
+) -> None:
+    page, memory = ui.pages.chat, context.services.memory
+    editor, fields = page.parts.memory.summaries, page.parts.memory.settings
+    hesper = open_first(page, context, "HESPER")
+    assert hesper.chat_id is not None
+    fact = memory.add_fact(hesper.chat_id, "The lamp is green.")
+    memory.save_settings(hesper.chat_id, STORED)
+    basil = open_first(page, context, "Basil Thorne")
+    assert basil.chat_id is not None
+    bees = memory.add_fact(basil.chat_id, "Basil keeps bees.")
+    refreshed = guarded(page, page.memory.refresh)(basil, fact.id)
+    assert (refreshed[editor.choice]["value"], refreshed[editor.text]) == (None, "")
+    assert choice_ids(refreshed[editor.choice]) == [bees.id]
+    shown = guarded(page, page.memory.show)(basil)
+    assert (shown[editor.choice]["value"], shown[editor.text]) == (None, "")
+    assert (shown[fields.depth], shown[fields.position]) == (2, "in_chat")  # Basil's, not STORED
+
+
+@pytest.mark.parametrize("handler", ["save_summary", "delete_summary"])
+def test_a_stale_pick_never_changes_another_chats_summary(
+    ui: UiBundle, context: AppContext, handler: str
+) -> None:
+    page, memory = ui.pages.chat, context.services.memory
+    hesper = open_first(page, context, "HESPER")
+    assert hesper.chat_id is not None
+    fact = memory.add_fact(hesper.chat_id, "The lamp is green.")
+    basil = open_first(page, context, "Basil Thorne")
+    args = (fact.id, "Overwritten.", basil) if handler == "save_summary" else (fact.id, basil)
+    status = status_of(page, guarded(page, getattr(page.memory, handler))(*args))
+    assert f"summary: #{fact.id} is no longer in this chat" in status
+    assert [v.summary.text for v in memory.summaries(hesper.chat_id)] == ["The lamp is green."]
+
+
+def test_the_panel_is_shown_on_a_new_chat_and_refreshed_on_a_status_change(
+    ui: UiBundle,
+) -> None:
+    page = ui.pages.chat
+    panel, controls = page.parts.memory, page.memory
+    fns = list(ui.blocks.fns.values())
+
+    def runs(component: Any, event: str, handler: Any) -> Any:
+        wired = [f for f in fns if (component._id, event) in f.targets]
+        return next(f for f in wired if getattr(f.fn, "__wrapped__", None) == handler)
+
+    refresh = runs(page.parts.conversation.status, "change", controls.refresh)
+    assert refresh.inputs == [page.selection, panel.summaries.choice]
+    assert refresh.outputs == panel.refresh_outputs()
+    assert not set(refresh.outputs) & set(panel.settings_inputs())
+    for component, event in ((page.selection, "change"), (panel.accordion, "expand")):
+        assert runs(component, event, controls.show).outputs == panel.outputs()
+
+
+def test_no_chat_open_changes_nothing_in_the_panel(ui: UiBundle) -> None:
+    """Their events have no status output: the page's no-change update would fail them."""
+    page, panel = ui.pages.chat, ui.pages.chat.parts.memory
+    shown = guarded(page, page.memory.show)(Selection())
+    refreshed = guarded(page, page.memory.refresh)(Selection(), 3)
+    assert set(shown) <= set(panel.outputs()) and set(refreshed) <= set(panel.refresh_outputs())
+    assert all(value == gr.skip() for value in (*shown.values(), *refreshed.values()))
