@@ -1,6 +1,6 @@
 """Work done on one background thread while nothing else runs, giving way to replies.
 
-Jobs are keyed (one per chat: a newer job for the same chat replaces the queued one);
+Jobs are keyed (a newer job with the same key, such as one chat's, replaces the queued one);
 :meth:`IdleJobs.pause` cancels the job under way and drops the queue, so a reply that
 starts never waits for more than the abort; :meth:`IdleJobs.wait_idle` waits until
 nothing is queued or running.  Long-term memory's ``SummaryWorker`` and the group
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 log = logging.getLogger(__name__)
 
 #: ``job(cancel)``: does its work, stopping soon once ``cancel`` is set.
-Job = Callable[[threading.Event], None]
+Job = Callable[[threading.Event], object]
 
 
 class IdleJobs:
@@ -24,7 +24,7 @@ class IdleJobs:
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._queue: dict[int, Job] = {}
+        self._queue: dict[Hashable, Job] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -33,7 +33,7 @@ class IdleJobs:
         self._closed = False
         self._thread: threading.Thread | None = None
 
-    def schedule(self, key: int, job: Job) -> None:
+    def schedule(self, key: Hashable, job: Job) -> None:
         """Run ``job`` when the thread is free (replacing ``key``'s queued one)."""
         with self._lock:
             if self._closed:
@@ -90,6 +90,11 @@ class BackgroundWorker:
 
     def __init__(self, jobs: IdleJobs) -> None:
         self._jobs = jobs
+
+    def run_idle(self, key: Hashable, job: Job) -> None:
+        """Run ``job`` on the worker's thread when it is free (replacing ``key``'s queued
+        one); a reply starting cancels it as it cancels the worker's own jobs."""
+        self._jobs.schedule(key, job)
 
     def pause(self) -> None:
         """A reply is starting: cancel the job under way (it is done again later)."""

@@ -99,6 +99,7 @@ class ChatService:
         character = self._character(chat)
         warnings = self._runner.setting_warnings(chat)
         group = self._stores.groups.of_chat(chat_id)
+        self._runner.chat_opened(chat_id, path)
         return ChatView(
             chat, character.name, shown, character, self._user(chat), warnings,
             group_name=group.name if group else None,

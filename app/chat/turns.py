@@ -226,6 +226,12 @@ class TurnRunner:
         template = self.reasoning.find(self.reasoning_template(settings, info))
         return ReasoningPrompt(template, settings.add_to_prompts, settings.thinking)
 
+    def chat_opened(self, chat_id: int, path: Sequence[Message]) -> None:
+        """A chat is shown: long-term memory gets ready for its next turn, in the
+        background (see :meth:`MemoryRecall.prepare`)."""
+        if self.memory is not None:
+            self.memory.prepare(chat_id, path)
+
     def setting_warnings(self, chat: Chat) -> tuple[str, ...]:
         """What in the chat's own settings no longer exists (and falls back to a default)."""
         warnings = self._missing(chat.settings.preset, chat.settings.format)[2]
@@ -283,8 +289,11 @@ class TurnRunner:
         """The exact prompt text for ``context``, with the memories long-term memory
         recalls from messages that no longer fit (see :mod:`app.chat.memory.recall`).
 
-        ``record``: the prompt is generated from, so its recall is the chat's last one.
+        ``record``: the prompt is generated from, so its recall is the chat's last one;
+        memory's background work gives way to it from here (its index is needed now).
         """
+        if record and self.memory is not None:
+            self.memory.before_reply()
         return self._build_with_memory(
             context,
             lambda memory, ctx, prompt: memory.recall(

@@ -30,7 +30,7 @@ def test_import_embeds_and_memory_shows_and_rebuilds(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     source = tmp_path / "Tides.jsonl"
-    write_chat(source, 40)  # long enough to be embedded at import (EMBED_ON_IMPORT)
+    write_chat(source, 40)  # long enough to be embedded at import (LONG_CHAT)
     done = parlor(capsys, "import", str(source))
     assert done.code == 0, done.err
     assert "imported chat 'Tides'" in done.out and "memory: embedded 40 messages" in done.out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from app.chat.memory.summaries import SummaryStore, SummaryWorker, block_digest,
 from app.context import AppContext
 from app.engine.llamacpp import LoadOptions
 from app.storage.memory_types import MemorySettings, Summary
-from app.storage.types import ChatSettings, Role
+from app.storage.types import ChatSettings, Message, Role
 from tests.chat.conftest import write_preset
 from tests.chat.test_service import last
 
@@ -90,7 +91,23 @@ def test_smollm_summarizes_what_left_the_context_and_redoes_a_stale_summary(
     assert memory.wait_for_summaries(300)
     again = [v.summary for v in memory.summaries(chat_id) if v.state == "current"]
     redone = next(s for s in again if s.message_ids[0] == ids[0])
-    assert redone.id != first.id and first.id not in {s.id for s in again}
+    # (compared whole: SQLite may give the new summary the id of the stale one it replaced)
+    assert redone.digest != first.digest and first not in again
+    assert all(v.state != "stale" for v in memory.summaries(chat_id))  # none left stale
+
+
+def store_refusing_summaries(
+    context: AppContext, path: Sequence[Message], stored: list[object]
+) -> SummaryStore:
+    """A store of the chat at ``path`` where storing a summary is a failure (noted in
+    ``stored``): the summary's writing was to be cancelled."""
+
+    def add(*args: object, **kwargs: object) -> Summary:
+        stored.append(args)
+        raise AssertionError("a cancelled summary is never stored")
+
+    memory = context.services.memory
+    return SummaryStore(lambda chat: [], add, lambda chat: path, lambda chat: memory.settings(chat))
 
 
 def test_a_reply_cancels_the_summary_under_way(context: AppContext) -> None:
@@ -102,14 +119,7 @@ def test_a_reply_cancels_the_summary_under_way(context: AppContext) -> None:
         started.set()
         return None if cancel.wait(30) else "never"
 
-    def add(*args: object, **kwargs: object) -> Summary:
-        stored.append(args)
-        raise AssertionError("a cancelled summary is never stored")
-
-    memory = context.services.memory
-    store = SummaryStore(
-        lambda chat: [], add, lambda chat: path, lambda chat: memory.settings(chat)
-    )
+    store = store_refusing_summaries(context, path, stored)
     worker = SummaryWorker(store, writer, len)
     worker.schedule(chat_id, first_in=25, n_ctx=2048)
     assert started.wait(30)

@@ -5,6 +5,7 @@ Handlers are called through the page's error boundary, as Gradio calls them.
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 from collections.abc import Callable, Generator
@@ -15,8 +16,9 @@ from typing import Any, cast
 import gradio as gr
 import pytest
 
-from app.chat.memory.service import EMBED_ON_IMPORT
+from app.chat.memory.recall import LONG_CHAT
 from app.context import AppContext
+from app.prompt.itemize import STORY_SO_FAR_LABEL
 from app.storage.types import Role
 from app.ui.app import UiBundle
 from app.ui.chat_page import ChatPage
@@ -467,6 +469,21 @@ def test_author_note_and_overrides_reach_the_prompt(
     assert context.stores.chats.get_chat(sel.chat_id or 0).settings.author_note.text == ""
 
 
+def test_show_prompt_breaks_out_what_long_term_memory_costs(
+    ui: UiBundle, context: AppContext
+) -> None:
+    page = ui.pages.chat
+    sel = open_first(page, context)
+    fact = "HESPER's hull was patched in the spring."
+    context.services.memory.add_fact(sel.chat_id or 0, fact)
+    shown = guarded(page, page.nav.show_prompt)(sel)
+    prompt = page.parts.prompt
+    story_so_far = f"[Facts to remember:\n- {fact}\n]"
+    assert story_so_far in shown[prompt.text]
+    row = f"<tr><td>{html.escape(STORY_SO_FAR_LABEL)}</td><td>{len(story_so_far)}</td></tr>"
+    assert row in shown[prompt.breakdown]  # the scripted backend counts code points
+
+
 def test_a_chat_whose_format_is_gone_warns_and_still_sends(
     ui: UiBundle, context: AppContext, backend: SlowBackend
 ) -> None:
@@ -535,7 +552,7 @@ def test_a_long_imported_chat_is_embedded_for_memory_at_once(
     lines = [header] + [
         {"name": "You" if i % 2 else "Basil Thorne", "is_user": bool(i % 2),
          "mes": f"Line {i}: the clock in the window, the ledger and crate number {i}."}
-        for i in range(EMBED_ON_IMPORT)
+        for i in range(LONG_CHAT)
     ]  # fmt: skip
     path = tmp_path / "Long day.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines))
@@ -545,7 +562,7 @@ def test_a_long_imported_chat_is_embedded_for_memory_at_once(
         c for c in context.chat.chats_of(sel.character_id or 0) if c.title == "Long day"
     )
     overview = context.services.memory.overview(imported.id)
-    assert overview.messages == EMBED_ON_IMPORT and overview.chunks == EMBED_ON_IMPORT
+    assert overview.messages == LONG_CHAT and overview.chunks == LONG_CHAT
 
 
 def test_file_inputs_refuse_a_path_that_was_not_uploaded(

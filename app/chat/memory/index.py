@@ -123,20 +123,40 @@ class MemoryIndex:
             return [m for m in messages if m.id > 0 and digests.get(m.id) != digest_of(m)]
 
     def update(
-        self, chat_id: int, messages: Sequence[Message], progress: ProgressCallback | None = None
+        self,
+        chat_id: int,
+        messages: Sequence[Message],
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> int:
-        """Embed those of ``messages`` that need it; returns how many were embedded."""
+        """Embed those of ``messages`` that need it; returns how many were embedded.
+
+        ``cancel`` (background work giving way to a reply) stops it within a batch of
+        texts; what was stored by then stays.
+        """
         with self._lock:
             todo = self.missing(chat_id, messages)
             if progress is not None and todo:
                 progress(0, len(todo))  # a bar from the start (the model may load first)
             done = 0
             for batch in _batches(todo):
-                self._embed(chat_id, batch, _in_messages(progress, done, len(batch), len(todo)))
+                if cancel is not None and cancel.is_set():
+                    return done
+                told = _in_messages(progress, done, len(batch), len(todo))
+                try:
+                    self._embed(chat_id, batch, _cancellable(told, cancel))
+                except _Cancelled:
+                    return done
                 done += len(batch)
                 if progress is not None:
                     progress(done, len(todo))
             return len(todo)
+
+    def warm(self, chat_id: int, messages: Sequence[Message], cancel: threading.Event) -> int:
+        """Load the embedding model and the chat's vectors, and embed those of
+        ``messages`` that need it (until ``cancel``); returns how many were embedded."""
+        self.embedder.embed(["load"])
+        return self.update(chat_id, messages, cancel=cancel)
 
     def query_vectors(self, chat_id: int, messages: Sequence[Message]) -> NDArray[np.float32]:
         """One query row per message: a stored message's held chunk vectors, averaged (no
@@ -294,6 +314,26 @@ def _interleaved(
 def _near_copy(matrix: NDArray[np.float32], row: int, chosen: Sequence[int]) -> bool:
     """Whether ``row`` is nearly the same text as one of ``chosen`` (cosine ≥ 0.95)."""
     return bool(chosen) and float(np.max(matrix[chosen] @ matrix[row])) >= NEAR_COPY
+
+
+class _Cancelled(Exception):
+    """An embedding given up for a reply."""
+
+
+def _cancellable(
+    progress: Callable[[int, int], None] | None, cancel: threading.Event | None
+) -> Callable[[int, int], None] | None:
+    """``progress``, raising :class:`_Cancelled` once ``cancel`` is set."""
+    if cancel is None:
+        return progress
+
+    def told(done: int, of: int) -> None:
+        if cancel.is_set():
+            raise _Cancelled
+        if progress is not None:
+            progress(done, of)
+
+    return told
 
 
 def _in_messages(

@@ -78,6 +78,12 @@ def first_in_prompt(prompt: BuiltPrompt, n_history: int) -> int:
     return min(indexes, default=n_history)
 
 
+#: A chat of at least this many messages is made ready for recall when it is shown or
+#: imported (a shorter one fits in most contexts: it is embedded when its first message
+#: leaves the prompt, so opening or importing it never loads torch).
+LONG_CHAT = 40
+
+
 class MemoryRecall:
     """Recalls memories for a chat's prompts and remembers what each chat last recalled."""
 
@@ -209,20 +215,22 @@ class MemoryRecall:
         n_ctx: int,
         count: TokenCounter,
     ) -> str:
-        """The story so far: valid summaries of what left the prompt (the newest that fit
-        the chat's share of the context, and always the newest, even one over it: the
-        history then gives way) and the pinned facts."""
+        """The story so far: the pinned facts, the valid summaries of what left the
+        prompt that are pinned, and the newest unpinned ones that fit in what is left of
+        the chat's share of the context (always the newest summary, even one over it:
+        the history then gives way)."""
         stored = self._repository.summaries(chat_id)
         facts = [s.text for s in stored if s.kind == "fact"]
         plan = coverage(history, first, settings.summary_block, stored)
-        budget = story_budget(n_ctx, settings) - sum(count(f) for f in facts)
-        kept: list[str] = []
-        for summary in reversed(plan.valid):
+        pinned = [s.text for s in plan.valid if s.pinned]
+        budget = story_budget(n_ctx, settings) - sum(count(t) for t in [*facts, *pinned])
+        kept = {s.id for s in plan.valid if s.pinned}
+        for summary in reversed([s for s in plan.valid if not s.pinned]):
             budget -= count(summary.text)
-            if budget < 0 and kept:
+            if budget < 0 and summary is not plan.valid[-1]:
                 break
-            kept.insert(0, summary.text)
-        return render_story(self._sandbox, kept, facts)
+            kept.add(summary.id)
+        return render_story(self._sandbox, [s.text for s in plan.valid if s.id in kept], facts)
 
     def vector_lore(
         self, chat_id: int, history: Sequence[Message], lore: Sequence[WIEntry]
@@ -251,6 +259,20 @@ class MemoryRecall:
             self.summaries.schedule(chat_id, *window)
         if moving and self.on_block_moving is not None:
             self.on_block_moving(chat_id)
+
+    def prepare(self, chat_id: int, history: Sequence[Message]) -> None:
+        """A chat is shown: if its memory is on and it is long (:data:`LONG_CHAT`
+        messages), load the embedder and embed what its index lacks in the background,
+        giving way to any reply, so that its next turn waits for neither (torch loads
+        in seconds; a chat stored before memory was on embeds at ~200 messages/s)."""
+        if self.summaries is None or chat_id <= 0 or len(history) < LONG_CHAT:
+            return
+        if not self.settings(chat_id).enabled:
+            return
+        messages = list(history)
+        self.summaries.run_idle(
+            ("prepare", chat_id), lambda cancel: self.index.warm(chat_id, messages, cancel)
+        )
 
     def before_reply(self) -> None:
         """A reply is starting: a summary under way gives way."""

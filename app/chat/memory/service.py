@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from app.chat.memory.index import Hit, MemoryIndex, ProgressCallback
-from app.chat.memory.recall import MemoryRecall
+from app.chat.memory.recall import LONG_CHAT, MemoryRecall
 from app.chat.memory.summaries import coverage
 from app.errors import InputError
 from app.storage.memory_types import MemorySettings, Summary
@@ -16,10 +16,6 @@ from app.storage.repositories.memory import MemoryRepository
 from app.storage.types import Message
 
 SummaryState = Literal["current", "stale", "fact"]
-#: An imported chat of at least this many messages is embedded at once (a shorter one
-#: fits in most contexts: it is embedded when its first message leaves the prompt, so
-#: importing it never waits for torch to load).
-EMBED_ON_IMPORT = 40
 
 
 @dataclass(frozen=True)
@@ -165,7 +161,7 @@ class MemoryService:
         if not self.active or not self.settings(chat_id).enabled:
             return 0
         path = self._path(chat_id)
-        if len(path) < EMBED_ON_IMPORT:
+        if len(path) < LONG_CHAT:
             return 0  # embedded when its first message leaves the context, as any chat
         return self._recall.index.update(chat_id, path, progress)
 
