@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from app.chat.memory.summaries import coverage
 from app.context import AppContext
 from app.engine.fake import FakeBackend
+from app.storage.repositories.memory import MemoryRepository
 
 
 def st_chat_file(path: Path, n: int, memory_at: int, memory: str) -> None:
@@ -38,3 +40,24 @@ def test_st_summary_in_and_out(context: AppContext, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in written.read_text().splitlines()]
     assert lines[31]["extra"]["memory"] == "Ada found the ledger; the keeper lied about it."
     assert sum("memory" in line.get("extra", {}) for line in lines[1:]) == 1
+
+
+def test_a_recent_st_summary_is_used_at_once_and_not_written_again(
+    context: AppContext, tmp_path: Path
+) -> None:
+    """SillyTavern's rolling summary sits on a recent message, still in the prompt: it is
+    the story so far from the first message that leaves, as in SillyTavern, and the
+    blocks it covers are not summarized again."""
+    source = tmp_path / "Causeway.jsonl"
+    st_chat_file(source, 80, 76, "Ada came to the island and found the keeper's ledger.")
+    chat = context.chat_files.import_chat(source)
+    memory = context.services.memory
+    (view,) = memory.summaries(chat.id)
+    assert view.state == "current" and len(view.summary.message_ids) == 77
+    context.models.use(FakeBackend(n_ctx=8000))  # (a token a character) most of the chat leaves
+    prompt = context.chat.prompt(chat.id).text
+    assert "Story so far" in prompt and "keeper's ledger" in prompt
+    assert "Line 79:" in prompt
+    path = context.stores.chats.active_path(chat.id)
+    plan = coverage(path, 40, 20, MemoryRepository(context.db).summaries(chat.id))
+    assert plan.valid == (view.summary,) and plan.missing == ()

@@ -137,4 +137,6 @@ def test_coverage_takes_whole_blocks_and_finds_stale_ones(context: AppContext) -
     assert plan.valid == (good,)
     assert [[m.id for m in run] for run in plan.missing] == [ids[10:20]]
     assert plan.replaces == ((2,),)  # the stale summary of the same messages goes
-    assert coverage(path, 9, 10, [good]).valid == ()  # its block is not out yet
+    assert coverage(path, 9, 10, []).missing == ()  # no block is out yet: none to write
+    # one that reaches into the prompt is used (SillyTavern's rolling summary is)
+    assert coverage(path, 9, 10, [good]).valid == (good,)

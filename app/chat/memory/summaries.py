@@ -145,7 +145,13 @@ class Coverage:
 def coverage(
     path: Sequence[Message], first_in: int, block: int, summaries: Sequence[Summary]
 ) -> Coverage:
-    """Which summaries hold for the messages before ``first_in`` and which blocks lack one."""
+    """Which summaries hold for the messages before ``first_in`` and which blocks lack one.
+
+    At each place the longest summary that holds and ends before ``first_in`` is taken,
+    else one that reaches past it: a rolling summary imported from SillyTavern covers
+    the chat up to a recent message, still in the prompt, and is used as SillyTavern
+    uses it rather than written again in blocks.
+    """
     by_first: dict[int, list[Summary]] = {}
     for summary in summaries:
         if summary.kind == "summary" and summary.message_ids:
@@ -154,9 +160,13 @@ def coverage(
     missing: list[tuple[Message, ...]] = []
     i = 0
     while i < first_in and block > 0:
-        candidates = sorted(by_first.get(path[i].id, []), key=lambda s: -len(s.message_ids))
-        fits = (s for s in candidates if i + len(s.message_ids) <= first_in)
-        found = next((s for s in fits if _holds(s, path, i)), None)
+        holding = [
+            s
+            for s in sorted(by_first.get(path[i].id, []), key=lambda s: -len(s.message_ids))
+            if _holds(s, path, i)
+        ]
+        fits = [s for s in holding if i + len(s.message_ids) <= first_in]
+        found = next(iter(fits or holding), None)
         if found is not None:
             valid.append(found)
             i += len(found.message_ids)
