@@ -144,3 +144,23 @@ def test_embedding_a_chat_reports_progress_from_the_start_and_batch_by_batch(
     dones = [done for done, _ in reports]
     assert dones == sorted(dones)
     assert len({d for d in dones if 0 < d < 120}) >= 3, reports
+
+
+def test_a_copy_of_a_message_still_in_the_prompt_is_never_recalled(
+    context: AppContext,
+) -> None:
+    """The filler repeats: the newest message has word-for-word twins far back, which
+    would be the best matches and tell the model nothing."""
+    chat_id = long_chat(context, 80)
+    path = context.stores.chats.active_path(chat_id)
+    newest = path[-1]
+    assert any(m.content == newest.content for m in path[:-10])  # twins exist
+    index = context.services.memory.index_of()
+    index.update(chat_id, path)
+    query = index.query_vectors(chat_id, path[-2:][::-1])
+    hits = index.search(chat_id, query, [m.id for m in path[:-10]], limit=5, threshold=0.25)
+    assert hits and all(h.score < 0.95 for h in hits)
+    recalled = {h.message_id for h in hits}
+    assert not any(
+        m.content in (newest.content, path[-2].content) for m in path if m.id in recalled
+    )

@@ -75,7 +75,8 @@ def test_a_block_still_relevant_stays_in_place_and_its_cache_is_reused(
     assert "Orlov" in second.block
     kept = {(h.message_id, h.chunk_index) for h in first.recalled}
     new_chunks = [h for h in second.recalled if (h.message_id, h.chunk_index) not in kept]
-    assert len(new_chunks) == 1 and "Orlov" in new_chunks[0].text
+    assert any("Orlov" in h.text for h in new_chunks)
+    assert len(new_chunks) < len(second.recalled)  # the rest of the block is kept
     after = context.chat.prompt(chat_id).text
     assert after_block(before, first.block) == after_block(after, second.block)  # same anchor
     assert info.tokens_evaluated is not None

@@ -187,7 +187,8 @@ class MemoryIndex:
         threshold: float,
     ) -> list[Hit]:
         """Up to ``limit`` chunks of the messages in ``eligible`` similar to ``query``
-        (:meth:`query_vectors`, one row per message, newest first).
+        (:meth:`query_vectors`, one row per message, newest first), none a near-copy
+        of a query message.
 
         Each query row ranks the chunks on its own and the rankings are taken in turns,
         so the newest message's best match is always among the first; a chunk nearly the
@@ -200,10 +201,11 @@ class MemoryIndex:
             ids, matrix = vectors.message_ids, vectors.matrix
             chunk_indexes, texts = vectors.chunk_indexes, vectors.texts
         scores = matrix @ query.T
-        allowed = np.isin(ids, np.asarray(eligible, np.int64))
+        best = scores.max(axis=1)
+        # A copy of a query message (still in the prompt) would tell the model nothing.
+        allowed = np.isin(ids, np.asarray(eligible, np.int64)) & (best < NEAR_COPY)
         rankings = [_ranked(scores[:, q], allowed, threshold) for q in range(len(query))]
         chosen = _interleaved(rankings, matrix, limit)
-        best = scores.max(axis=1)
         return [Hit(int(ids[i]), chunk_indexes[i], texts[i], float(best[i])) for i in chosen]
 
     def rescored(
