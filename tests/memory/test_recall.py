@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from app.chat.memory.index import HELD_CHATS
 from app.chat.memory.recall import MemoryRecall
 from app.context import AppContext
 from app.engine.embedder import EmbedProgress
@@ -164,3 +165,22 @@ def test_a_copy_of_a_message_still_in_the_prompt_is_never_recalled(
     assert not any(
         m.content in (newest.content, path[-2].content) for m in path if m.id in recalled
     )
+
+
+def test_only_the_recently_used_chats_vectors_are_held(context: AppContext) -> None:
+    """A server used across many chats holds the vectors of the last few; a chat dropped
+    is read again from SQLite, with the same results."""
+    index = context.services.memory.index_of()
+    chats = [long_chat(context, 6) for _ in range(HELD_CHATS + 2)]
+    paths = {chat_id: context.stores.chats.active_path(chat_id) for chat_id in chats}
+    first = chats[0]
+    index.update(first, paths[first])
+    query = index.query_vectors(first, paths[first][-1:])
+    eligible = [m.id for m in paths[first]]
+    before = index.search(first, query, eligible, limit=3, threshold=0.0)
+    assert len(before) == 3
+    for chat_id in chats[1:]:
+        index.update(chat_id, paths[chat_id])
+    assert len(index._chats) == HELD_CHATS  # (the held matrices, by chat)
+    assert first not in index._chats
+    assert index.search(first, query, eligible, limit=3, threshold=0.0) == before

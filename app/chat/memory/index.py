@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -25,12 +26,20 @@ from app.storage.types import Message
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 #: ``progress(done, total)`` in messages.
 ProgressCallback = Callable[[int, int], None]
 #: Two chunks at least this similar say the same; only one of them is recalled.
 NEAR_COPY = 0.95
 #: Chunks embedded (and stored) per step.
 EMBED_STEP = 1024
+#: Chats whose vectors are held in memory, the least recently used dropped first (a
+#: chat of 10,000 messages holds about 18 MB; a dropped one is read again from SQLite).
+HELD_CHATS = 8
+#: Vectorized lorebook entries' vectors held, by text, the least recently used dropped
+#: first (1.5 KB each).
+HELD_TEXTS = 4096
 
 
 @dataclass(frozen=True)
@@ -111,9 +120,9 @@ class MemoryIndex:
     def __init__(self, repository: MemoryRepository, embedder: Embedder) -> None:
         self.embedder = embedder
         self._repository = repository
-        self._chats: dict[int, _Vectors] = {}
+        self._chats: OrderedDict[int, _Vectors] = OrderedDict()
         #: Vectors of texts that are not messages (vectorized lorebook entries), by text.
-        self._texts: dict[str, NDArray[np.float32]] = {}
+        self._texts: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._lock = threading.RLock()
 
     def missing(self, chat_id: int, messages: Sequence[Message]) -> list[Message]:
@@ -229,13 +238,17 @@ class MemoryIndex:
         if not texts or not len(query) or limit <= 0:
             return []
         with self._lock:
-            todo = [t for t in dict.fromkeys(texts) if t not in self._texts]
+            held = {t: self._texts[t] for t in dict.fromkeys(texts) if t in self._texts}
+            for text in held:
+                self._texts.move_to_end(text)
+        todo = [t for t in dict.fromkeys(texts) if t not in held]
         if todo:
-            vectors = self.embedder.embed(todo)
+            fresh = dict(zip(todo, self.embedder.embed(todo), strict=True))
+            held.update(fresh)
             with self._lock:
-                self._texts.update(zip(todo, vectors, strict=True))
-        with self._lock:
-            matrix = np.stack([self._texts[t] for t in texts])
+                self._texts.update(fresh)
+                _drop_oldest(self._texts, HELD_TEXTS)
+        matrix = np.stack([held[t] for t in texts])
         scores = (matrix @ query.T).max(axis=1)
         rows = np.flatnonzero(scores >= threshold)
         return [int(i) for i in rows[np.argsort(-scores[rows], kind="stable")[:limit]]]
@@ -252,7 +265,9 @@ class MemoryIndex:
 
     def _vectors(self, chat_id: int) -> _Vectors:
         vectors = self._chats.get(chat_id)
-        if vectors is None:
+        if vectors is not None:
+            self._chats.move_to_end(chat_id)
+        else:
             vectors = _Vectors(self.embedder.dim)
             stored = self._repository.chunks(chat_id, self.embedder.name)
             if stored:
@@ -260,6 +275,7 @@ class MemoryIndex:
                 matrix = np.frombuffer(raw, dtype="<f4").reshape(len(stored), vectors.dim)
                 vectors.add(stored, matrix.astype(np.float32))
             self._chats[chat_id] = vectors
+            _drop_oldest(self._chats, HELD_CHATS)
         return vectors
 
     def _embed(
@@ -359,6 +375,12 @@ def _batches(messages: Sequence[Message]) -> Iterable[list[Message]]:
             batch, size = [], 0
     if batch:
         yield batch
+
+
+def _drop_oldest(held: OrderedDict[_K, _V], keep: int) -> None:
+    """Drop the least recently used entries of ``held`` beyond ``keep``."""
+    while len(held) > keep:
+        held.popitem(last=False)
 
 
 def _empty(dim: int) -> NDArray[np.float32]:
