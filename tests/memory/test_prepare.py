@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from app.chat.memory.recall import LONG_CHAT
+from app.chat.memory.recall import LONG_CHAT, NEAR_FULL
 from app.context import AppContext
 from app.engine.embedder import EmbedProgress, LazyEmbedder
 from app.engine.llamacpp import LoadOptions
 from app.storage.memory_types import MemorySettings
+from app.storage.types import ChatSettings
+from tests.chat.conftest import write_preset
 from tests.memory.test_recall import long_chat
 
 
@@ -79,3 +81,31 @@ def test_getting_a_chat_ready_gives_way_to_a_reply(
     background = [c for c in calls if c[0] == "parlor-summaries" and c[1] > 1]
     assert background and not background[0][2], calls  # cut short by the reply
     assert memory.pending(chat_id) == 0  # the reply's recall embedded the chat itself
+
+
+def test_a_chat_about_to_overflow_is_made_ready_after_a_reply(
+    context: AppContext, smollm_path: Path, _isolated_home: Path
+) -> None:
+    """A reply whose prompt nearly fills the context, every message still in it, has
+    the embedder loaded and the chat embedded while the user reads: the first turn whose
+    messages leave the context then waits for neither."""
+    context.models.load(smollm_path, LoadOptions(n_ctx=2048, threads=2))
+    write_preset(_isolated_home, "Short", max_new_tokens=8, temperature=0.0, ban_eos=True)
+    memory = context.services.memory
+    chat_id, size = 0, 0
+    for n in range(24, LONG_CHAT, 2):  # the longest chat under LONG_CHAT whose next
+        chat_id = long_chat(context, n)  # prompt holds every message (so no recall)
+        context.stores.chats.update_settings(chat_id, ChatSettings(preset="Short"))
+        prompt = context.chat.prompt(chat_id, extra_user_message="And the weather?")
+        if "Welcome to the Gull and Anchor" not in prompt.text:
+            break
+        size = prompt.n_tokens
+    assert size >= NEAR_FULL * 2048, size
+    chat_id = long_chat(context, n - 2)
+    context.stores.chats.update_settings(chat_id, ChatSettings(preset="Short"))
+    assert not embedder_of(context).loaded
+    list(context.chat.send(chat_id, "And the weather?"))
+    assert memory.wait_for_summaries(120)
+    assert embedder_of(context).loaded
+    overview = memory.overview(chat_id)
+    assert overview.messages == overview.path_messages - 1  # all but the reply

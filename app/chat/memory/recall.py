@@ -78,6 +78,12 @@ def first_in_prompt(prompt: BuiltPrompt, n_history: int) -> int:
     return min(indexes, default=n_history)
 
 
+#: A reply's prompt at least this full (a share of the context), every message still in
+#: it, has the chat made ready for recall after the reply (see ``prepare``): its first
+#: overflowing turn then waits neither for torch to load nor for the chat's embedding.
+#: (With memory on, the messages overflow at about three quarters: the story so far and
+#: the memories block have their room.)
+NEAR_FULL = 0.6
 #: A chat of at least this many messages is made ready for recall when it is shown or
 #: imported (a shorter one fits in most contexts: it is embedded when its first message
 #: leaves the prompt, so opening or importing it never loads torch).
@@ -104,6 +110,9 @@ class MemoryRecall:
         self._stories: dict[int, str] = {}
         #: Per chat: where its last reply's prompt began, and the context size.
         self._windows: dict[int, tuple[int, int]] = {}
+        #: Per chat: the history of a reply's prompt that nearly filled the context
+        #: with every message still in it (made ready for recall after the reply).
+        self._filling: dict[int, list[Message]] = {}
         #: Chats whose block is about to move down (see :func:`_moves_soon`).
         self._moving: set[int] = set()
         #: Told a chat's id after a reply whose block is about to move: the composition
@@ -139,8 +148,11 @@ class MemoryRecall:
             return None
         first = first_in_prompt(prompt, len(history))
         if record:
+            filling = first <= 0 and prompt.n_tokens >= NEAR_FULL * n_ctx
             with self._lock:
                 self._windows[chat_id] = (first, n_ctx)
+                if filling:
+                    self._filling[chat_id] = list(history)
         story = self.story(chat_id, history, first, settings, n_ctx, count)
         recalled = self._recalled(chat_id, history, first, settings, record=record)
         if record:
@@ -255,8 +267,11 @@ class MemoryRecall:
         with self._lock:
             window = self._windows.get(chat_id)
             moving = chat_id in self._moving
+            filling = self._filling.pop(chat_id, None)
         if self.summaries is not None and window is not None:
             self.summaries.schedule(chat_id, *window)
+        if filling is not None:  # the first message leaves soon: recall must not wait
+            self._get_ready(chat_id, filling)
         if moving and self.on_block_moving is not None:
             self.on_block_moving(chat_id)
 
@@ -269,10 +284,14 @@ class MemoryRecall:
             return
         if not self.settings(chat_id).enabled:
             return
-        messages = list(history)
-        self.summaries.run_idle(
-            ("prepare", chat_id), lambda cancel: self.index.warm(chat_id, messages, cancel)
-        )
+        self._get_ready(chat_id, list(history))
+
+    def _get_ready(self, chat_id: int, messages: list[Message]) -> None:
+        """Load the embedder and embed ``messages`` in the background (see :meth:`prepare`)."""
+        if self.summaries is not None:
+            self.summaries.run_idle(
+                ("prepare", chat_id), lambda cancel: self.index.warm(chat_id, messages, cancel)
+            )
 
     def before_reply(self) -> None:
         """A reply is starting: a summary under way gives way."""
