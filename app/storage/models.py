@@ -295,7 +295,10 @@ class MemorySummaryRow(Base):
     """``memory_summaries``: a summary of a run of messages, or a pinned fact."""
 
     __tablename__ = "memory_summaries"
-    __table_args__ = (Index("ix_memory_summaries_chat", "chat_id", "id"),)
+    __table_args__ = (
+        Index("ix_memory_summaries_chat", "chat_id", "id"),
+        {"sqlite_autoincrement": True},  # a replaced summary's id is never given again
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), nullable=False)

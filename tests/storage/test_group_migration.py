@@ -35,7 +35,7 @@ def test_0006_leaves_existing_chats_as_they_were(tmp_path: Path) -> None:
     before = _dump(path)
 
     db = open_database(path)
-    db.migrate()
+    db.migrate("0006")
     assert db.revision() == "0006"
     assert _dump(path) == before
     groups = GroupRepository(db)

@@ -15,9 +15,10 @@ from app.storage import open_database
 from app.storage.db import _alembic_config
 from app.storage.models import Base
 from app.storage.repositories import ChatRepository
+from app.storage.repositories.memory import MemoryRepository
 from app.storage.types import AuthorNoteSettings, ChatSettings, Role
 
-HEAD = "0006"
+HEAD = "0007"
 VERSIONS = Path(__file__).resolve().parents[2] / "app" / "storage" / "migrations" / "versions"
 
 
@@ -184,3 +185,34 @@ def test_migrations_import_nothing_from_the_app() -> None:
             else:
                 continue
             assert roots <= allowed, f"{path.name} imports {sorted(roots - allowed)}"
+
+
+def test_summary_ids_are_never_given_again(tmp_path: Path) -> None:
+    """A summary stored at 0006 is kept; a deleted summary's id is not reused after."""
+    path = tmp_path / "parlor.db"
+    old = open_database(path)
+    old.migrate("0006")
+    old.close()
+    with sqlite3.connect(path) as conn:
+        stamp = "2026-12-07 10:00:00.000000"
+        conn.execute(
+            "INSERT INTO chats (id, title, metadata, settings, created_at, updated_at) "
+            "VALUES (1, 'Kept', '{}', '{}', ?, ?)",
+            (stamp, stamp),
+        )
+        conn.execute(
+            "INSERT INTO memory_summaries "
+            "(id, chat_id, kind, message_ids, digest, text, pinned, created_at) "
+            "VALUES (7, 1, 'fact', '[]', '', 'The lamp is green.', 0, ?)",
+            (stamp,),
+        )
+    db = open_database(path)
+    db.migrate()
+    memory = MemoryRepository(db)
+    (kept,) = memory.summaries(1)
+    assert (kept.id, kept.text) == (7, "The lamp is green.")
+    newest = memory.add_summary(1, "fact", "The door is red.", message_ids=[], digest="")
+    assert newest.id == 8
+    memory.delete_summary(newest.id)
+    assert memory.add_summary(1, "fact", "The bell is cracked.", message_ids=[], digest="").id == 9
+    db.close()
