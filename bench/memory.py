@@ -279,6 +279,7 @@ def main() -> int:
         context.models.load(model, LoadOptions(n_ctx=2048, threads=2))
         results: dict[str, Any] = {"rss_before_embedder_mib": round(rss_mib(), 1)}
         context.services.memory.load_embedder()
+        context.services.memory.index_of().embedder.embed(["a turn's query"])  # in use
         results["rss_after_embedder_mib"] = round(rss_mib(), 1)
         parts = args.parts.split(",")
         if "embedding" in parts:

@@ -90,6 +90,10 @@ class Embedder(Protocol):
         are done, a batch at a time)."""
         ...
 
+    def load(self) -> None:
+        """Load the model now, if it is not (it otherwise loads on the first embedding)."""
+        ...
+
 
 def bundled_model_zip() -> Path:
     """``model.zip`` inside the installed ``all_minilm_l6_v2`` package (not imported)."""
@@ -270,6 +274,9 @@ class SentenceTransformerEmbedder(_MiniLM):
             release_freed_memory()
         return vectors
 
+    def load(self) -> None:
+        """Nothing: the model is loaded."""
+
     def _encode_by_length(
         self, texts: list[str], progress: EmbedProgress | None
     ) -> NDArray[float32]:
@@ -326,6 +333,10 @@ class LazyEmbedder(_MiniLM):
     ) -> NDArray[float32]:
         """Normalized vectors of ``texts`` (the first call loads the model)."""
         return self._model().embed(texts, progress)
+
+    def load(self) -> None:
+        """Load torch and the model now (a no-op once loaded)."""
+        self._model()
 
     def _model(self) -> SentenceTransformerEmbedder:
         with self._lock:

@@ -55,7 +55,7 @@ def test_getting_a_chat_ready_gives_way_to_a_reply(
     chat_id = long_chat(context, 200)
     memory.save_settings(chat_id, MemorySettings(summary_block=0))  # recall alone
     embedder = embedder_of(context)
-    embedder.embed(["load"])
+    embedder.load()
     calls: list[tuple[str, int, bool]] = []  # thread, texts, finished
     started = threading.Event()
     embed = embedder.embed

@@ -164,7 +164,7 @@ class MemoryIndex:
     def warm(self, chat_id: int, messages: Sequence[Message], cancel: threading.Event) -> int:
         """Load the embedding model and the chat's vectors, and embed those of
         ``messages`` that need it (until ``cancel``); returns how many were embedded."""
-        self.embedder.embed(["load"])
+        self.embedder.load()
         return self.update(chat_id, messages, cancel=cancel)
 
     def query_vectors(self, chat_id: int, messages: Sequence[Message]) -> NDArray[np.float32]:

@@ -129,7 +129,7 @@ class MemoryService:
 
     def load_embedder(self) -> None:
         """Load the embedding model now (it otherwise loads on first use)."""
-        self._recall.index.embedder.embed(["load"])
+        self._recall.index.embedder.load()
 
     def index_of(self) -> MemoryIndex:
         """The vector index (the benchmark times its searches)."""
