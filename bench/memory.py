@@ -147,6 +147,14 @@ def bench_embedding(context: AppContext, rng: random.Random) -> dict[str, float]
     }
 
 
+def embed_queries_of_every_length(context: AppContext, rng: random.Random) -> None:
+    """Embed one text of each length from 1 to 150 words, as a long session's turn
+    queries (each its new message) come: what torch keeps per input shape shows in RSS."""
+    embedder = context.services.memory.index_of().embedder
+    for n in range(1, 151):
+        embedder.embed([sentence(rng, n)])
+
+
 def bench_recall_query(context: AppContext, db_repo: MemoryRepository) -> dict[str, float]:
     chat_id = filled_chat(context, 10_000, random.Random(3))
     path = context.stores.chats.active_path(chat_id)
@@ -286,6 +294,8 @@ def main() -> int:
             results["embedding"] = bench_embedding(context, random.Random(5))
             results["rss_after_embedding_mib"] = round(rss_mib(), 1)
             print(json.dumps(results["embedding"]), flush=True)
+            embed_queries_of_every_length(context, random.Random(6))
+            results["rss_after_queries_mib"] = round(rss_mib(), 1)
         if "replay" in parts:
             results["replay"] = bench_replay(context, args.turns)
             print(json.dumps({k: v for k, v in results["replay"].items() if k != "per_turn"}))
@@ -300,6 +310,9 @@ def main() -> int:
     if "rss_after_embedding_mib" in results:
         added = results["rss_after_embedding_mib"] - before
         results["rss_added_after_embedding_mib"] = round(added, 1)
+    if "rss_after_queries_mib" in results:
+        added = results["rss_after_queries_mib"] - before
+        results["rss_added_after_queries_mib"] = round(added, 1)
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")

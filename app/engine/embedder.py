@@ -6,7 +6,9 @@ zip is unpacked once into the data folder; nothing is downloaded.  The package m
 never imported (it prints at import): its folder comes from its import spec.
 
 torch is imported on the first :meth:`LazyEmbedder.embed` only, so a chat with memory
-off never loads it.
+off never loads it.  Texts are packed several to a row (:mod:`app.engine.packing`) and
+the model's transformer is run on the rows; its mean pooling and normalization are done
+here.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from app.engine.packing import PackedRows, Pass, packed_passes
 from app.errors import ParlorError
 
 if TYPE_CHECKING:
@@ -37,11 +40,10 @@ if TYPE_CHECKING:
 MODEL_NAME = "all-MiniLM-L6-v2"
 #: Its vectors' dimension.
 MODEL_DIM = 384
+#: The longest input it reads, in tokens (longer texts are cut).
+MODEL_MAX_TOKENS = 256
 #: The package holding ``model.zip``.
 MODEL_PACKAGE = "all_minilm_l6_v2"
-#: Texts embedded per forward pass (on 2 cores, 32 chat messages' activations stay in
-#: cache: 5–10% faster than 64, and 128 is 20% slower).
-BATCH_SIZE = 32
 #: More texts than this in one call are a bulk job (every core embeds them).
 BULK_TEXTS = 16
 #: glibc ``mallopt`` parameters, and the largest block kept in the heap (see
@@ -210,6 +212,17 @@ def _forwarder(module: str, name: str) -> Callable[..., Any]:
     return call
 
 
+def mean_pooled_encoder(model: SentenceTransformer) -> Any:
+    """The transformer of ``model``, which must average its output over each text's
+    tokens and normalize the result (as all-MiniLM-L6-v2 does): the embedder runs the
+    transformer itself and does both (see :meth:`SentenceTransformerEmbedder._run_pass`)."""
+    steps = [type(module).__name__ for module in model]
+    pooling = getattr(model[1], "pooling_mode", None) if len(model) > 1 else None
+    if steps != ["Transformer", "Pooling", "Normalize"] or pooling != "mean":
+        raise EmbedderUnavailable(f"the model is {steps} with {pooling} pooling, not mean")
+    return model[0].auto_model
+
+
 class _MiniLM:
     """What is known of the bundled model without loading it."""
 
@@ -247,6 +260,8 @@ class SentenceTransformerEmbedder(_MiniLM):
             local_files_only=True,
             model_kwargs={"attn_implementation": "eager"},
         )
+        self._model.eval()
+        self._encoder = mean_pooled_encoder(self._model)
         self.device = chosen
         #: Whether the CPU runs the model in bfloat16.
         self.bfloat16 = chosen == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -263,13 +278,8 @@ class SentenceTransformerEmbedder(_MiniLM):
         bulk = len(texts) > BULK_TEXTS
         if self.device == "cpu":
             torch.set_num_threads(cpu_threads(bulk))
-        precision = (
-            torch.autocast("cpu", dtype=torch.bfloat16)
-            if self.bfloat16
-            else contextlib.nullcontext()
-        )
-        with precision:
-            vectors = self._encode_by_length(list(texts), progress)
+        with self.precision(), torch.inference_mode():
+            vectors = self._encode_packed(list(texts), progress)
         if bulk:
             release_freed_memory()
         return vectors
@@ -277,41 +287,61 @@ class SentenceTransformerEmbedder(_MiniLM):
     def load(self) -> None:
         """Nothing: the model is loaded."""
 
-    def _encode_by_length(
-        self, texts: list[str], progress: EmbedProgress | None
-    ) -> NDArray[float32]:
-        """Encode in batches of texts of about the same number of tokens.
+    def precision(self) -> contextlib.AbstractContextManager[object]:
+        """The precision the model runs in: bfloat16 autocast where the CPU has it."""
+        import torch
 
-        sentence-transformers sorts a call's texts by characters, which left about 11%
-        of every batch padding on chat messages; sorted by tokens, about 1%.
+        if self.bfloat16:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _encode_packed(self, texts: list[str], progress: EmbedProgress | None) -> NDArray[float32]:
+        """Encode ``texts`` in passes of a few fixed shapes (see :mod:`app.engine.packing`).
+
+        Several texts share a row, so nothing is spent on padding; sentence-transformers'
+        own ``encode`` pads each batch to its longest text, and every new length is a new
+        shape for torch to compile and keep.
         """
         import numpy as np
 
-        if len(texts) <= BATCH_SIZE:
-            return self._encode_batch(texts)  # a turn's few texts: nobody waits on a bar
-        tokenized = self._model.tokenizer(
-            texts, add_special_tokens=False, truncation=True, max_length=self._model.max_seq_length
-        )
-        order = np.argsort([len(ids) for ids in tokenized["input_ids"]], kind="stable")
+        longest = self._model.max_seq_length or MODEL_MAX_TOKENS
+        token_ids: list[list[int]] = self._model.tokenizer(
+            texts, truncation=True, max_length=longest
+        )["input_ids"]
         vectors = np.empty((len(texts), MODEL_DIM), np.float32)
-        for start in range(0, len(texts), BATCH_SIZE):
-            rows = order[start : start + BATCH_SIZE]
-            vectors[rows] = self._encode_batch([texts[i] for i in rows])
+        done = 0
+        for one_pass in packed_passes([len(ids) for ids in token_ids], longest):
+            order, pooled = self._run_pass(one_pass, token_ids)
+            vectors[order] = pooled
+            done += len(order)
             if progress is not None:
-                progress(start + len(rows))
+                progress(done)
         return vectors
 
-    def _encode_batch(self, texts: list[str]) -> NDArray[float32]:
-        import numpy as np
+    def _run_pass(
+        self, one_pass: Pass, token_ids: Sequence[Sequence[int]]
+    ) -> tuple[list[int], NDArray[float32]]:
+        """The texts of ``one_pass`` in the order embedded, and their vectors: the
+        encoder's output averaged over each text's tokens (the model's mean pooling),
+        then normalized."""
+        import torch
 
-        vectors = self._model.encode(
-            texts,
-            batch_size=BATCH_SIZE,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), MODEL_DIM)
+        rows = PackedRows(one_pass, token_ids)
+        hidden = self._encoder(
+            input_ids=rows.input_ids.to(self.device),
+            attention_mask=rows.attention_mask().to(self.device),
+            position_ids=rows.position_ids.to(self.device),
+            token_type_ids=torch.zeros_like(rows.input_ids, device=self.device),
+        ).last_hidden_state
+        tokens = hidden.reshape(-1, hidden.shape[-1]).float()
+        owner = rows.owner.reshape(-1).to(self.device)
+        kept = owner >= 0
+        sums = torch.zeros(len(rows.order), tokens.shape[1], device=self.device)
+        sums.index_add_(0, owner[kept], tokens[kept])
+        counts = torch.tensor([len(token_ids[i]) for i in rows.order], device=self.device)
+        means = sums / counts[:, None]
+        unit = torch.nn.functional.normalize(means, dim=1)
+        return rows.order, unit.cpu().numpy()
 
 
 class LazyEmbedder(_MiniLM):

@@ -1,0 +1,73 @@
+"""The embedder runs all-MiniLM-L6-v2 on packed rows: the same vectors as
+sentence-transformers' own ``encode``, in a few input shapes only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.engine.embedder import SentenceTransformerEmbedder
+
+WORDS = [
+    "the",
+    "harbour",
+    "master",
+    "counted",
+    "barrels",
+    "while",
+    "Orlov",
+    "mended",
+    "a",
+    "torn",
+    "sail",
+]
+
+
+@pytest.fixture(scope="module")
+def embedder(minilm_dir: Path) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(minilm_dir, "cpu")
+
+
+def words(count: int) -> str:
+    return " ".join(WORDS[i % len(WORDS)] for i in range(count))
+
+
+def test_packed_vectors_are_the_models_own(embedder: SentenceTransformerEmbedder) -> None:
+    texts = [words(n) for n in (1, 3, 17, 40, 60, 90, 110, 150, 400)] + ["", "Hi!"] * 3
+    texts += [f"Message {i}: {words(5 + i % 70)}" for i in range(60)]
+    packed = embedder.embed(texts)
+    with embedder.precision():
+        own = embedder._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    cosines = (packed * own).sum(axis=1)
+    assert cosines.min() > 0.9999
+    assert np.allclose(np.linalg.norm(packed, axis=1), 1.0, atol=1e-5)
+    # and each text's own: one at a time gives the same vector as packed among others
+    alone = np.stack([embedder.embed([text])[0] for text in texts[:12]])
+    assert (alone * packed[:12]).sum(axis=1).min() > 0.9999
+
+
+@pytest.fixture
+def shapes_seen(embedder: SentenceTransformerEmbedder) -> Iterator[set[tuple[int, ...]]]:
+    seen: set[tuple[int, ...]] = set()
+
+    def record(_module: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+        seen.add(tuple(kwargs["input_ids"].shape))
+
+    hook = embedder._encoder.register_forward_pre_hook(record, with_kwargs=True)
+    yield seen
+    hook.remove()
+
+
+def test_texts_of_every_length_make_few_input_shapes(
+    embedder: SentenceTransformerEmbedder, shapes_seen: set[tuple[int, ...]]
+) -> None:
+    """torch keeps what it compiles for each input shape (2–3 MB each in bfloat16):
+    a long session's queries of every length once made one shape each."""
+    for count in range(1, 121):
+        embedder.embed([words(count)])
+    embedder.embed([words(3 + i % 100) for i in range(300)])
+    assert len(shapes_seen) <= 16, sorted(shapes_seen)  # at most 16 ever (see test_packing)
