@@ -16,7 +16,7 @@ from app.cards.model import CharacterCard
 from app.chat.convert import character_info, chat_history, model_info, persona_info
 from app.chat.group_context import group_prompt
 from app.chat.group_lore import turn_lore
-from app.chat.memory.recall import MemoryRecall
+from app.chat.memory.recall import MemoryRecall, first_in_prompt
 from app.chat.reasoning_files import ReasoningTemplates
 from app.chat.requests import NO_SAMPLING, RequestBuilder, Sampling
 from app.chat.thinking import ReplyPlan, ThinkingRun, Thought
@@ -127,7 +127,9 @@ class Progress:
 
 
 #: What a prompt built with the expected memory gets instead (recalled, or ahead).
-_MemoryFor = Callable[[MemoryRecall, TurnContext, BuiltPrompt], MemoryPrompt | None]
+#: (memory, context, prompt, again) → the memory the prompt gets; ``again``: asked a
+#: second time in one build, with the prompt holding the first answer.
+_MemoryFor = Callable[[MemoryRecall, TurnContext, BuiltPrompt, bool], MemoryPrompt | None]
 
 
 class TurnRunner:
@@ -296,9 +298,9 @@ class TurnRunner:
             self.memory.before_reply()
         return self._build_with_memory(
             context,
-            lambda memory, ctx, prompt: memory.recall(
+            lambda memory, ctx, prompt, again: memory.recall(
                 ctx.chat.id, ctx.messages, prompt,
-                n_ctx=ctx.request.n_ctx, record=record, count=self.count_tokens,
+                n_ctx=ctx.request.n_ctx, record=record, count=self.count_tokens, again=again,
             ),
         )  # fmt: skip
 
@@ -308,7 +310,7 @@ class TurnRunner:
         (see :meth:`MemoryRecall.ahead`)."""
         return self._build_with_memory(
             context,
-            lambda memory, ctx, prompt: memory.ahead(
+            lambda memory, ctx, prompt, _again: memory.ahead(
                 ctx.chat.id, ctx.messages, prompt,
                 n_ctx=ctx.request.n_ctx, count=self.count_tokens,
             ),
@@ -316,7 +318,13 @@ class TurnRunner:
 
     def _build_with_memory(self, context: TurnContext, memory_for: _MemoryFor) -> BuiltPrompt:
         """Build with the memory the chat's last reply had, then ask ``memory_for`` what
-        this prompt gets; built again only where that differs."""
+        this prompt gets; built again only where that differs.
+
+        Where the new memory changes which messages fit (a larger block pushes the oldest
+        out, a smaller one lets them back in), ``memory_for`` is asked once more with the
+        prompt that has it: the messages it pushed out can be recalled, and none now
+        back in the prompt is also recalled.
+        """
         if self.memory is None:
             return self._build(context)
         lore = self.memory.vector_lore(context.chat.id, context.messages, context.request.lore)
@@ -327,12 +335,17 @@ class TurnRunner:
         if expected is not None:  # memories recalled before: the new message is needed
             early = self.memory.index_early(context.chat.id, context.messages)
         prompt = self._build(_with_memory(context, expected))
-        memory = memory_for(self.memory, context, prompt)
+        memory = memory_for(self.memory, context, prompt, False)
         if early is not None:
             early.join()  # never left running beside the reply
         if memory == expected:  # most turns: the block stays, the story too
             return prompt
-        return self._build(_with_memory(context, memory))
+        rebuilt = self._build(_with_memory(context, memory))
+        n_history = len(context.messages)
+        if first_in_prompt(rebuilt, n_history) == first_in_prompt(prompt, n_history):
+            return rebuilt
+        again = memory_for(self.memory, context, rebuilt, True)
+        return rebuilt if again == memory else self._build(_with_memory(context, again))
 
     def _build(self, context: TurnContext) -> BuiltPrompt:
         """The prompt for ``context`` as it stands.

@@ -106,6 +106,9 @@ class MemoryRecall:
         self._repository = repository
         self._sandbox = sandbox
         self._last: dict[int, Recalled] = {}
+        #: Per chat: its last recall before the reply now being built (a second recall
+        #: of one turn keeps that block where it can, not the first recall's).
+        self._before_turn: dict[int, Recalled | None] = {}
         #: Per chat: the story so far of its last reply's prompt.
         self._stories: dict[int, str] = {}
         #: Per chat: where its last reply's prompt began, and the context size.
@@ -135,18 +138,24 @@ class MemoryRecall:
         n_ctx: int,
         record: bool,
         count: TokenCounter,
+        again: bool = False,
     ) -> MemoryPrompt | None:
         """The story so far and the memories block for a prompt of ``history`` (None:
         nothing to add).
 
         Nothing is embedded or loaded while every message is still in the prompt.
         ``record``: a reply's prompt; what it recalled is the chat's last recall, and
-        the messages before it are summarized after the reply.
+        the messages before it are summarized after the reply.  ``again``: the same
+        turn's second recall, from the prompt its first one made (the last reply's
+        block is still the one to keep where it can).
         """
         settings = self.settings(chat_id)
         if not settings.enabled:
             return None
         first = first_in_prompt(prompt, len(history))
+        if record and not again:
+            with self._lock:
+                self._before_turn[chat_id] = self._last.get(chat_id)
         if record:
             filling = first <= 0 and prompt.n_tokens >= NEAR_FULL * n_ctx
             with self._lock:
@@ -154,7 +163,7 @@ class MemoryRecall:
                 if filling:
                     self._filling[chat_id] = list(history)
         story = self.story(chat_id, history, first, settings, n_ctx, count)
-        recalled = self._recalled(chat_id, history, first, settings, record=record)
+        recalled = self._recalled(chat_id, history, first, settings, record=record, again=again)
         if record:
             moving = _moves_soon(recalled, history, first, settings, count)
             with self._lock:
@@ -306,6 +315,7 @@ class MemoryRecall:
         settings: MemorySettings,
         *,
         record: bool,
+        again: bool = False,
     ) -> Recalled:
         """This turn's block: the last one, where it was, with any much fresher chunks
         in the places of its least relevant ones (so the cache below it is reused), else
@@ -320,7 +330,8 @@ class MemoryRecall:
             chat_id, query, eligible, limit=settings.max_chunks, threshold=settings.threshold
         )
         with self._lock:
-            previous = self._last.get(chat_id)
+            turns = self._before_turn if again and record else self._last
+            previous = turns.get(chat_id)
         order = {message_id: i for i, message_id in enumerate(eligible)}
         recalled = self._kept(chat_id, previous, history, first, hits, query, settings, order)
         if recalled is None:
