@@ -3,7 +3,7 @@
 torch keeps what it compiles for every input shape it meets in bfloat16 on the CPU
 (2–3 MB a shape, never freed): embedding texts padded to their own lengths, a long
 session's queries of every length grew the process by hundreds of MB.  Packed, a pass
-has one of a few shapes: rows of a multiple of :data:`ROW_STEP` tokens up to
+has one of a few shapes: rows of a power of two of tokens from :data:`SHORTEST_ROW` to
 :data:`SHORT_ROW` (or the model's longest input, for longer texts), in a power-of-two
 number of rows.  Several short texts share a row, each attending to itself only, so
 nothing is spent on padding either.
@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-#: Row lengths are multiples of this many tokens.
-ROW_STEP = 16
+#: The shortest row, in tokens.
+SHORTEST_ROW = 16
 #: The longest row for texts that fit it (chat chunks of 400 characters are about 100
 #: tokens); a longer text gets a row of the model's longest input.
 SHORT_ROW = 128
@@ -52,7 +52,9 @@ def _short_row(lengths: Sequence[int]) -> int:
 
 
 def _rounded(tokens: int) -> int:
-    return -(-tokens // ROW_STEP) * ROW_STEP
+    """The shortest row of at least ``tokens``: a power of two (a turn's query of 70
+    tokens pads to 128, a few milliseconds; every length a shape of its own cost MBs)."""
+    return max(SHORTEST_ROW, 1 << (tokens - 1).bit_length())
 
 
 def _first_fit(texts: Sequence[int], lengths: Sequence[int], row: int) -> list[tuple[int, ...]]:
