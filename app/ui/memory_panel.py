@@ -56,14 +56,14 @@ class MemoryPanel:
         s = self.summaries
         return [
             *self.settings_inputs(), self.index_info, self.recalled, s.listing, s.choice,
-            s.text, s.new_fact,
+            s.picked, s.text, s.new_fact,
         ]  # fmt: skip
 
     def refresh_outputs(self) -> list[Any]:
         """What :meth:`MemoryControls.refresh` updates: the read-only parts, the picker and
         its text (never the settings fields, nor a fact being typed)."""
         s = self.summaries
-        return [self.index_info, self.recalled, s.listing, s.choice, s.text]
+        return [self.index_info, self.recalled, s.listing, s.choice, s.picked, s.text]
 
 
 @dataclass
@@ -72,6 +72,11 @@ class SummaryEditor:
 
     listing: gr.HTML
     choice: gr.Dropdown
+    #: The id picked in :attr:`choice`, kept on the server: the handlers read it, never
+    #: the dropdown, whose value the browser may still hold when its choices have
+    #: changed under it (a status change after a delete sent a deleted id, which Gradio
+    #: refused with an error toast).
+    picked: gr.State
     text: gr.Textbox
     save: gr.Button
     pin: gr.Button
@@ -85,6 +90,7 @@ class SummaryEditor:
         listing = gr.HTML(elem_id="parlor-memory-summaries")
         with gr.Row():
             choice = gr.Dropdown(label="Summary or fact", elem_id="parlor-summary-choice")
+            picked = gr.State(None)
             text = gr.Textbox(label="Its text", lines=2, elem_id="parlor-summary-text")
         with gr.Row():
             save = gr.Button("Save text", size="sm", elem_id="parlor-summary-save")
@@ -95,7 +101,7 @@ class SummaryEditor:
                 label="New pinned fact (always in the prompt)", elem_id="parlor-fact-text"
             )
             add_fact = gr.Button("Add fact", size="sm", elem_id="parlor-fact-add")
-        return cls(listing, choice, text, save, pin, delete, new_fact, add_fact)
+        return cls(listing, choice, picked, text, save, pin, delete, new_fact, add_fact)
 
 
 class MemoryControls:
@@ -155,7 +161,11 @@ class MemoryControls:
         if sel.chat_id is None or summary_id is None:
             return {}
         chosen = self._find(sel.chat_id, int(summary_id))
-        return {self._panel.summaries.text: chosen.text if chosen else ""}
+        editor = self._panel.summaries
+        return {
+            editor.text: chosen.text if chosen else "",
+            editor.picked: chosen.id if chosen else None,
+        }
 
     def save_summary(self, summary_id: int | None, text: str, sel: Selection) -> Updates:
         """Store the chosen summary's edited text."""
@@ -227,6 +237,7 @@ class MemoryControls:
         return {
             panel.summaries.listing: summaries_html(overview),
             panel.summaries.choice: gr.update(choices=choices, value=chosen_id),
+            panel.summaries.picked: chosen_id,
             panel.index_info: index_html(overview),
             panel.recalled: recalled_html(overview),
         }

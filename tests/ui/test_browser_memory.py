@@ -73,3 +73,72 @@ def test_the_memory_panel_shows_recall_and_switches_it_off(
     expect(recalled).to_contain_text("Memory is off")
     page.locator("#parlor-show-prompt").click()
     expect(prompt).not_to_have_value(PAST_EVENTS, timeout=30_000)
+
+
+SUMMARY = "Ysolde and the traveller counted the harbour ledger twice."
+
+
+def import_summarized_chat(home: Path, folder: Path) -> int:
+    """Import a 12-message chat too long for the context whose 9th message carries
+    SillyTavern's Summarize data (``extra.memory``): it becomes the chat's story so far."""
+    header = {"user_name": "User", "character_name": "Ysolde Marrow", "chat_metadata": {}}
+    lines = [header] + [
+        {
+            "name": "User" if i % 2 else "Ysolde Marrow",
+            "is_user": bool(i % 2),
+            "send_date": "2025-01-01T10:00:00.000Z",
+            "mes": f"Line {i} about the harbour ledger. " * 40,
+            "extra": {"memory": SUMMARY} if i == 8 else {},
+        }
+        for i in range(12)
+    ]
+    path = folder / "Ledger.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines))
+    done = run_parlor(home, "import", str(path))
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(home / "parlor.db") as db:
+        row = db.execute("SELECT id FROM chats WHERE title = 'Ledger'").fetchone()
+    return int(row[0])
+
+
+def pick_summary(page: Page, starts: str) -> None:
+    page.locator("#parlor-summary-choice input").click()
+    page.get_by_role("option", name=re.compile(rf"^#\d+ .*: {re.escape(starts)}")).click()
+
+
+def test_a_summary_is_edited_pinned_and_deleted_in_the_memory_panel(
+    page: Page, live_server: str, live_home: Path, tmp_path: Path
+) -> None:
+    chat_id = import_summarized_chat(live_home, tmp_path)
+    page.goto(f"{live_server}/?chat={chat_id}")
+    expect(page.locator("#parlor-header")).to_contain_text("Ysolde")
+    page.locator("#parlor-memory").get_by_text("Memory", exact=True).click()
+    listing = page.locator("#parlor-memory-summaries")
+    expect(listing).to_contain_text("counted the harbour ledger twice")
+    status = page.locator("#parlor-status")
+    prompt = page.locator("#parlor-prompt-text textarea")
+
+    pick_summary(page, "Ysolde and the traveller")
+    editor = page.locator("#parlor-summary-text textarea")
+    expect(editor).to_have_value(SUMMARY)
+    editor.fill("Ysolde found a forged page in the harbour ledger.")
+    page.locator("#parlor-summary-save").click()
+    expect(status).to_contain_text("Summary saved")
+    expect(listing).to_contain_text("forged page")
+    expect(listing).not_to_contain_text("counted the harbour ledger")
+    page.locator("#parlor-show-prompt").click()
+    expect(prompt).to_have_value(re.compile("forged page in the harbour ledger"), timeout=30_000)
+
+    pick_summary(page, "Ysolde found a forged page")
+    page.locator("#parlor-summary-pin").click()
+    expect(status).to_contain_text("Pinned.")
+    expect(listing).to_contain_text("pinned")
+
+    pick_summary(page, "Ysolde found a forged page")
+    page.locator("#parlor-summary-delete").click()
+    expect(status).to_contain_text("Deleted.")
+    expect(listing).to_contain_text("No summaries yet")
+    expect(page.locator("#parlor-summary-choice input")).to_have_value("")
+    page.locator("#parlor-summary-pin").click()  # nothing picked: nothing happens
+    page.locator("#parlor-show-prompt").click()
+    expect(prompt).not_to_have_value(re.compile("forged page"), timeout=30_000)

@@ -207,7 +207,17 @@ def test_the_panel_is_shown_on_a_new_chat_and_refreshed_on_a_status_change(
         return next(f for f in wired if getattr(f.fn, "__wrapped__", None) == handler)
 
     refresh = runs(page.parts.conversation.status, "change", controls.refresh)
-    assert refresh.inputs == [page.selection, panel.summaries.choice]
+    editor = panel.summaries
+    # the pick is read from the server's state, never from the dropdown, whose value the
+    # browser may still hold after its choices changed (Gradio then refuses the event)
+    assert refresh.inputs == [page.selection, editor.picked]
+    for button, handler in (
+        (editor.save, controls.save_summary),
+        (editor.pin, controls.toggle_pin),
+        (editor.delete, controls.delete_summary),
+    ):
+        assert runs(button, "click", handler).inputs[0] is editor.picked
+    assert editor.picked in runs(editor.choice, "input", controls.pick).outputs
     assert refresh.outputs == panel.refresh_outputs()
     assert not set(refresh.outputs) & set(panel.settings_inputs())
     for component, event in ((page.selection, "change"), (panel.accordion, "expand")):
