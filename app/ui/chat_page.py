@@ -226,18 +226,17 @@ class ChatPage:
         panel.accordion.expand(guard(controls.show), [sel], **show)
         sel.change(guard(controls.show), [sel], **show)
         status.change(
-            guard(controls.refresh), [sel, panel.summaries.picked], panel.refresh_outputs(),
+            guard(controls.refresh), [sel, panel.summaries.choice], panel.refresh_outputs(),
             show_progress="hidden",
         )  # fmt: skip
         outputs = [*panel.outputs(), status]
         panel.save.click(guard(controls.save), [*panel.settings_inputs(), sel], outputs)
         panel.rebuild.click(guard(controls.rebuild), [sel], outputs, show_progress="full")
         editor = panel.summaries
-        picked = [editor.text, editor.picked, status]
-        editor.choice.input(guard(controls.pick), [editor.choice, sel], picked)
-        editor.save.click(guard(controls.save_summary), [editor.picked, editor.text, sel], outputs)
-        editor.pin.click(guard(controls.toggle_pin), [editor.picked, sel], outputs)
-        editor.delete.click(guard(controls.delete_summary), [editor.picked, sel], outputs)
+        editor.choice.input(guard(controls.pick), [editor.choice, sel], [editor.text, status])
+        editor.save.click(guard(controls.save_summary), [editor.choice, editor.text, sel], outputs)
+        editor.pin.click(guard(controls.toggle_pin), [editor.choice, sel], outputs)
+        editor.delete.click(guard(controls.delete_summary), [editor.choice, sel], outputs)
         editor.add_fact.click(guard(controls.add_fact), [editor.new_fact, sel], outputs)
 
     def wire_load(self, blocks: gr.Blocks) -> None:

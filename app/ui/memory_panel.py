@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import gradio as gr
@@ -20,6 +21,15 @@ from app.ui.render import status_html
 from app.ui.state import Selection
 
 Updates = dict[Any, Any]
+
+
+class Keep(Enum):
+    """The picker's pick as the browser has it (an action that does not change it)."""
+
+    PICK = "pick"
+
+
+KEEP = Keep.PICK
 
 
 @dataclass
@@ -56,14 +66,14 @@ class MemoryPanel:
         s = self.summaries
         return [
             *self.settings_inputs(), self.index_info, self.recalled, s.listing, s.choice,
-            s.picked, s.text, s.new_fact,
+            s.text, s.new_fact,
         ]  # fmt: skip
 
     def refresh_outputs(self) -> list[Any]:
         """What :meth:`MemoryControls.refresh` updates: the read-only parts, the picker and
         its text (never the settings fields, nor a fact being typed)."""
         s = self.summaries
-        return [self.index_info, self.recalled, s.listing, s.choice, s.picked, s.text]
+        return [self.index_info, self.recalled, s.listing, s.choice, s.text]
 
 
 @dataclass
@@ -72,11 +82,6 @@ class SummaryEditor:
 
     listing: gr.HTML
     choice: gr.Dropdown
-    #: The id picked in :attr:`choice`, kept on the server: the handlers read it, never
-    #: the dropdown, whose value the browser may still hold when its choices have
-    #: changed under it (a status change after a delete sent a deleted id, which Gradio
-    #: refused with an error toast).
-    picked: gr.State
     text: gr.Textbox
     save: gr.Button
     pin: gr.Button
@@ -89,8 +94,13 @@ class SummaryEditor:
         """Create the summaries part of the panel."""
         listing = gr.HTML(elem_id="parlor-memory-summaries")
         with gr.Row():
-            choice = gr.Dropdown(label="Summary or fact", elem_id="parlor-summary-choice")
-            picked = gr.State(None)
+            # Any value is let through to the handlers, which check it is one of the
+            # chat's: the browser may still send a deleted summary's id when its choices
+            # change under it (a status change right after a delete did, and Gradio
+            # refused the event with an error toast).
+            choice = gr.Dropdown(
+                label="Summary or fact", elem_id="parlor-summary-choice", allow_custom_value=True
+            )
             text = gr.Textbox(label="Its text", lines=2, elem_id="parlor-summary-text")
         with gr.Row():
             save = gr.Button("Save text", size="sm", elem_id="parlor-summary-save")
@@ -101,7 +111,7 @@ class SummaryEditor:
                 label="New pinned fact (always in the prompt)", elem_id="parlor-fact-text"
             )
             add_fact = gr.Button("Add fact", size="sm", elem_id="parlor-fact-add")
-        return cls(listing, choice, picked, text, save, pin, delete, new_fact, add_fact)
+        return cls(listing, choice, text, save, pin, delete, new_fact, add_fact)
 
 
 class MemoryControls:
@@ -117,9 +127,9 @@ class MemoryControls:
         (summary ids are global: a pick must not outlive its chat)."""
         if sel.chat_id is None:
             return self._untouched()
-        return self._updates(self._memory.overview(sel.chat_id))
+        return self._updates(self._memory.overview(sel.chat_id), None)
 
-    def refresh(self, sel: Selection, chosen_id: int | None) -> Updates:
+    def refresh(self, sel: Selection, chosen_id: object) -> Updates:
         """The open chat's index, last recall and summaries, re-read after a status change.
 
         The pick and the text being edited stay while the pick is one of this chat's
@@ -128,7 +138,8 @@ class MemoryControls:
             return self._untouched()
         overview = self._memory.overview(sel.chat_id)
         ids = {v.summary.id for v in overview.summaries}
-        kept = int(chosen_id) if chosen_id is not None and int(chosen_id) in ids else None
+        picked = picked_id(chosen_id)
+        kept = picked if picked in ids else None
         updates = self._read_only(overview, kept)
         if kept is None:
             updates[self._panel.summaries.text] = ""
@@ -156,38 +167,36 @@ class MemoryControls:
         count = self._memory.rebuild(sel.chat_id, report)
         return self._after(sel.chat_id, f"Memory index rebuilt: {count} messages embedded.")
 
-    def pick(self, summary_id: int | None, sel: Selection) -> Updates:
+    def pick(self, summary_id: object, sel: Selection) -> Updates:
         """Show the chosen summary's text for editing."""
-        if sel.chat_id is None or summary_id is None:
+        picked = picked_id(summary_id)
+        if sel.chat_id is None or picked is None:
             return {}
-        chosen = self._find(sel.chat_id, int(summary_id))
-        editor = self._panel.summaries
-        return {
-            editor.text: chosen.text if chosen else "",
-            editor.picked: chosen.id if chosen else None,
-        }
+        chosen = self._find(sel.chat_id, picked)
+        return {self._panel.summaries.text: chosen.text if chosen else ""}
 
-    def save_summary(self, summary_id: int | None, text: str, sel: Selection) -> Updates:
+    def save_summary(self, summary_id: object, text: str, sel: Selection) -> Updates:
         """Store the chosen summary's edited text."""
         if sel.chat_id is None or summary_id is None:
             return {}
-        self._memory.edit_summary(self._chosen(sel.chat_id, summary_id).id, text)
-        return self._after(sel.chat_id, "Summary saved.")
+        chosen = self._chosen(sel.chat_id, summary_id)
+        self._memory.edit_summary(chosen.id, text)
+        return self._after(sel.chat_id, "Summary saved.", chosen.id)
 
-    def toggle_pin(self, summary_id: int | None, sel: Selection) -> Updates:
+    def toggle_pin(self, summary_id: object, sel: Selection) -> Updates:
         """Pin the chosen summary, or unpin it."""
         if sel.chat_id is None or summary_id is None:
             return {}
         chosen = self._chosen(sel.chat_id, summary_id)
         self._memory.pin_summary(chosen.id, not chosen.pinned)
-        return self._after(sel.chat_id, "Unpinned." if chosen.pinned else "Pinned.")
+        return self._after(sel.chat_id, "Unpinned." if chosen.pinned else "Pinned.", chosen.id)
 
-    def delete_summary(self, summary_id: int | None, sel: Selection) -> Updates:
+    def delete_summary(self, summary_id: object, sel: Selection) -> Updates:
         """Delete the chosen summary or fact."""
         if sel.chat_id is None or summary_id is None:
             return {}
         self._memory.delete_summary(self._chosen(sel.chat_id, summary_id).id)
-        return self._after(sel.chat_id, "Deleted.")
+        return self._after(sel.chat_id, "Deleted.", None)
 
     def add_fact(self, text: str, sel: Selection) -> Updates:
         """Pin a new fact."""
@@ -208,39 +217,61 @@ class MemoryControls:
         have no status output, where the page's no-change update would go)."""
         return {self._panel.index_info: gr.skip()}
 
-    def _chosen(self, chat_id: int, summary_id: int) -> Summary:
+    def _chosen(self, chat_id: int, summary_id: object) -> Summary:
         """The chat's summary or fact of that id; ``InputError`` if it is not in this chat
         (gone, or a stale pick of another chat's: ids are global)."""
-        chosen = self._find(chat_id, int(summary_id))
+        picked = picked_id(summary_id)
+        chosen = None if picked is None else self._find(chat_id, picked)
         if chosen is None:
             raise InputError("summary", f"#{summary_id} is no longer in this chat; pick another")
         return chosen
 
-    def _after(self, chat_id: int, message: str) -> Updates:
-        updates = self._updates(self._memory.overview(chat_id))
+    def _after(self, chat_id: int, message: str, chosen: int | Keep | None = KEEP) -> Updates:
+        """The panel after an action, with the status line; ``chosen``: the summary to
+        show picked (None: the editor cleared; :data:`KEEP`: the pick and its text as the
+        browser has them, which the status change then checks)."""
+        updates = self._updates(self._memory.overview(chat_id), chosen)
         updates[self._status] = status_html(message)
         return updates
 
-    def _updates(self, overview: MemoryOverview) -> Updates:
-        """Everything the panel shows, the editor cleared."""
+    def _updates(self, overview: MemoryOverview, chosen_id: int | Keep | None) -> Updates:
+        """Everything the panel shows, with ``chosen_id`` picked and its text in the editor
+        (see :meth:`_after`)."""
         panel = self._panel
-        return {
-            **panel.settings.values(overview.settings),
-            **self._read_only(overview, None),
-            panel.summaries.text: "",
-        }
+        updates = {**panel.settings.values(overview.settings)}
+        if isinstance(chosen_id, Keep):
+            return updates | self._read_only(overview, chosen_id)
+        views = overview.summaries
+        chosen = next((v.summary for v in views if v.summary.id == chosen_id), None)
+        updates |= self._read_only(overview, chosen.id if chosen else None)
+        updates[panel.summaries.text] = chosen.text if chosen else ""
+        return updates
 
-    def _read_only(self, overview: MemoryOverview, chosen_id: int | None) -> Updates:
-        """The listing, index and recall, and the picker's choices with ``chosen_id`` picked."""
+    def _read_only(self, overview: MemoryOverview, chosen_id: int | Keep | None) -> Updates:
+        """The listing, index and recall, and the picker's choices with ``chosen_id``
+        picked."""
         panel = self._panel
         choices = [(_label(v), v.summary.id) for v in overview.summaries]
+        picker = (
+            gr.update(choices=choices)
+            if isinstance(chosen_id, Keep)
+            else gr.update(choices=choices, value=chosen_id)
+        )
         return {
             panel.summaries.listing: summaries_html(overview),
-            panel.summaries.choice: gr.update(choices=choices, value=chosen_id),
-            panel.summaries.picked: chosen_id,
+            panel.summaries.choice: picker,
             panel.index_info: index_html(overview),
             panel.recalled: recalled_html(overview),
         }
+
+
+def picked_id(value: object) -> int | None:
+    """The summary id the picker sent (None: nothing picked, or text typed into it)."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 def _label(view: SummaryView) -> str:

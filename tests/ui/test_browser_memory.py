@@ -133,6 +133,12 @@ def test_a_summary_is_edited_pinned_and_deleted_in_the_memory_panel(
     page.locator("#parlor-summary-pin").click()
     expect(status).to_contain_text("Pinned.")
     expect(listing).to_contain_text("pinned")
+    # the pick stays, with its text: what is shown picked is what the buttons act on
+    expect(page.locator("#parlor-summary-choice input")).to_have_value(re.compile("forged page"))
+    expect(editor).to_have_value("Ysolde found a forged page in the harbour ledger.")
+    page.locator("#parlor-memory-save").click()
+    expect(status).to_contain_text("Memory settings saved")
+    expect(editor).to_have_value("Ysolde found a forged page in the harbour ledger.")
 
     pick_summary(page, "Ysolde found a forged page")
     page.locator("#parlor-summary-delete").click()

@@ -207,17 +207,7 @@ def test_the_panel_is_shown_on_a_new_chat_and_refreshed_on_a_status_change(
         return next(f for f in wired if getattr(f.fn, "__wrapped__", None) == handler)
 
     refresh = runs(page.parts.conversation.status, "change", controls.refresh)
-    editor = panel.summaries
-    # the pick is read from the server's state, never from the dropdown, whose value the
-    # browser may still hold after its choices changed (Gradio then refuses the event)
-    assert refresh.inputs == [page.selection, editor.picked]
-    for button, handler in (
-        (editor.save, controls.save_summary),
-        (editor.pin, controls.toggle_pin),
-        (editor.delete, controls.delete_summary),
-    ):
-        assert runs(button, "click", handler).inputs[0] is editor.picked
-    assert editor.picked in runs(editor.choice, "input", controls.pick).outputs
+    assert refresh.inputs == [page.selection, panel.summaries.choice]
     assert refresh.outputs == panel.refresh_outputs()
     assert not set(refresh.outputs) & set(panel.settings_inputs())
     for component, event in ((page.selection, "change"), (panel.accordion, "expand")):
@@ -231,3 +221,43 @@ def test_no_chat_open_changes_nothing_in_the_panel(ui: UiBundle) -> None:
     refreshed = guarded(page, page.memory.refresh)(Selection(), 3)
     assert set(shown) <= set(panel.outputs()) and set(refreshed) <= set(panel.refresh_outputs())
     assert all(value == gr.skip() for value in (*shown.values(), *refreshed.values()))
+
+
+def test_a_deleted_summarys_id_sent_by_the_picker_reaches_the_handler_and_clears_the_pick(
+    ui: UiBundle, context: AppContext
+) -> None:
+    """After a delete the browser may still send the deleted id while the picker's
+    choices no longer hold it; Gradio refused such an event with an error toast."""
+    page, memory = ui.pages.chat, context.services.memory
+    editor = page.parts.memory.summaries
+    sel = open_first(page, context)
+    assert sel.chat_id is not None
+    fact = memory.add_fact(sel.chat_id, "The lamp is green.")
+    deleted = guarded(page, page.memory.delete_summary)(fact.id, sel)
+    assert choice_ids(deleted[editor.choice]) == []
+    editor.choice.choices = []  # as the deletion left the picker
+    sent = editor.choice.preprocess(fact.id)  # Gradio's check of what the browser sends
+    refreshed = guarded(page, page.memory.refresh)(sel, sent)
+    assert refreshed[editor.choice]["value"] is None and refreshed[editor.text] == ""
+    typed = guarded(page, page.memory.pick)("lamp", sel)  # text typed into the picker
+    assert editor.text not in typed  # nothing picked: nothing shown
+    refused = guarded(page, page.memory.toggle_pin)("lamp", sel)
+    assert "no longer in this chat" in refused[page.parts.conversation.status]
+
+
+def test_saving_settings_leaves_the_pick_and_its_unsaved_text_as_the_browser_has_them(
+    ui: UiBundle, context: AppContext
+) -> None:
+    """Clearing them there only to have the status change restore the pick left a
+    summary shown picked beside an empty text."""
+    page, memory = ui.pages.chat, context.services.memory
+    editor = page.parts.memory.summaries
+    sel = open_first(page, context)
+    assert sel.chat_id is not None
+    fact = memory.add_fact(sel.chat_id, "The lamp is green.")
+    saved = guarded(page, page.memory.save)(*shown_values(page, sel), sel)
+    assert "value" not in saved[editor.choice] and editor.text not in saved
+    assert choice_ids(saved[editor.choice]) == [fact.id]
+    pinned = guarded(page, page.memory.toggle_pin)(fact.id, sel)
+    assert pinned[editor.choice]["value"] == fact.id
+    assert pinned[editor.text] == "The lamp is green."
