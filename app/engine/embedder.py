@@ -240,8 +240,9 @@ class _MiniLM:
 class SentenceTransformerEmbedder(_MiniLM):
     """all-MiniLM-L6-v2 through sentence-transformers, on a GPU when torch sees one.
 
-    On a CPU with bfloat16 instructions (AVX512-BF16, AMX) the model runs under bfloat16
-    autocast: about twice as fast, and every vector within 0.998 cosine of float32's.
+    On a CPU with bfloat16 instructions (AVX512-BF16, AMX) the model runs in bfloat16
+    (its layers prepacked, :mod:`app.engine.bfloat16_encoder`, the rest under autocast):
+    more than twice as fast, and every vector within 0.9999 cosine of float32's.
     """
 
     def __init__(self, model_dir: Path, device: str | None = None) -> None:
@@ -265,6 +266,12 @@ class SentenceTransformerEmbedder(_MiniLM):
         self.device = chosen
         #: Whether the CPU runs the model in bfloat16.
         self.bfloat16 = chosen == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        #: Whether the encoder's layers are prepacked (else autocast casts them).
+        self.prepacked = False
+        if self.bfloat16:
+            from app.engine.bfloat16_encoder import prepare_for_bfloat16
+
+            self.prepacked = prepare_for_bfloat16(self._encoder)
         if chosen == "cpu":
             keep_activations_in_heap()
         release_freed_memory()

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.engine.embedder import SentenceTransformerEmbedder
+from app.engine.embedder import SentenceTransformerEmbedder, import_sentence_transformer
 
 WORDS = [
     "the",
@@ -71,3 +71,14 @@ def test_texts_of_every_length_make_few_input_shapes(
         embedder.embed([words(count)])
     embedder.embed([words(3 + i % 100) for i in range(300)])
     assert len(shapes_seen) <= 12, sorted(shapes_seen)  # at most 12 ever (see test_packing)
+
+
+def test_vectors_are_those_of_the_float32_model(
+    embedder: SentenceTransformerEmbedder, minilm_dir: Path
+) -> None:
+    """bfloat16 (prepacked layers where the CPU has it) stays within 0.9999 cosine."""
+    plain = import_sentence_transformer()(str(minilm_dir), device="cpu", local_files_only=True)
+    texts = [words(n) for n in (1, 5, 30, 90, 200)] + [f"Line {i}: {words(i)}" for i in range(40)]
+    reference = plain.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert (embedder.embed(texts) * reference).sum(axis=1).min() > 0.9999
+    assert embedder.prepacked == embedder.bfloat16

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -23,36 +25,50 @@ FACT = "My grey horse is named Thunderbolt and he hates the rain."
 PAST_EVENTS = re.compile("Past events")
 
 
-def import_long_chat(home: Path, folder: Path) -> int:
-    """Import a 60-message chat with Ysolde (FACT at message 3); returns its id."""
+def import_ysolde_chat(
+    home: Path, folder: Path, title: str, texts: Sequence[str], extras: Mapping[int, Any]
+) -> tuple[int, str]:
+    """Import a SillyTavern chat with Ysolde of ``texts`` (hers first, then turn about;
+    ``extras``: messages' ``extra`` by index); returns its id and the command's output."""
     header = {"user_name": "User", "character_name": "Ysolde Marrow", "chat_metadata": {}}
-    topics = ("the tides", "the lamps", "the ledger", "the gulls", "the old pier", "the bells")
     lines = [header] + [
         {
             "name": "User" if i % 2 else "Ysolde Marrow",
             "is_user": bool(i % 2),
             "send_date": "2025-01-01T10:00:00.000Z",
-            "mes": FACT if i == 3 else f"We talked of {topics[i % 6]} again. " * 12,
-            "extra": {},
+            "mes": text,
+            "extra": extras.get(i, {}),
         }
-        for i in range(60)
+        for i, text in enumerate(texts)
     ]
-    path = folder / "Long talk.jsonl"
+    path = folder / f"{title}.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines))
     done = run_parlor(home, "import", str(path))
-    assert done.returncode == 0 and "memory: embedded 60 messages" in done.stdout, done.stderr
+    assert done.returncode == 0, done.stderr
     with sqlite3.connect(home / "parlor.db") as db:
-        row = db.execute("SELECT id FROM chats WHERE title = 'Long talk'").fetchone()
-    return int(row[0])
+        row = db.execute("SELECT id FROM chats WHERE title = ?", (title,)).fetchone()
+    return int(row[0]), done.stdout
+
+
+def import_long_chat(home: Path, folder: Path) -> int:
+    """Import a 60-message chat with Ysolde (FACT at message 3); returns its id."""
+    topics = ("the tides", "the lamps", "the ledger", "the gulls", "the old pier", "the bells")
+    texts = [FACT if i == 3 else f"We talked of {topics[i % 6]} again. " * 12 for i in range(60)]
+    chat_id, output = import_ysolde_chat(home, folder, "Long talk", texts, {})
+    assert "memory: embedded 60 messages" in output
+    return chat_id
+
+
+def open_memory_panel(page: Page, server: str, chat_id: int) -> None:
+    page.goto(f"{server}/?chat={chat_id}")
+    expect(page.locator("#parlor-header")).to_contain_text("Ysolde")
+    page.locator("#parlor-memory").get_by_text("Memory", exact=True).click()
 
 
 def test_the_memory_panel_shows_recall_and_switches_it_off(
     page: Page, live_server: str, live_home: Path, tmp_path: Path
 ) -> None:
-    chat_id = import_long_chat(live_home, tmp_path)
-    page.goto(f"{live_server}/?chat={chat_id}")
-    expect(page.locator("#parlor-header")).to_contain_text("Ysolde")
-    page.locator("#parlor-memory").get_by_text("Memory", exact=True).click()
+    open_memory_panel(page, live_server, import_long_chat(live_home, tmp_path))
     expect(page.locator("#parlor-memory-index")).to_contain_text("chunks of 60 messages")
     send(page, "What is my horse called?")
     wait_done(page)
@@ -81,24 +97,8 @@ SUMMARY = "Ysolde and the traveller counted the harbour ledger twice."
 def import_summarized_chat(home: Path, folder: Path) -> int:
     """Import a 12-message chat too long for the context whose 9th message carries
     SillyTavern's Summarize data (``extra.memory``): it becomes the chat's story so far."""
-    header = {"user_name": "User", "character_name": "Ysolde Marrow", "chat_metadata": {}}
-    lines = [header] + [
-        {
-            "name": "User" if i % 2 else "Ysolde Marrow",
-            "is_user": bool(i % 2),
-            "send_date": "2025-01-01T10:00:00.000Z",
-            "mes": f"Line {i} about the harbour ledger. " * 40,
-            "extra": {"memory": SUMMARY} if i == 8 else {},
-        }
-        for i in range(12)
-    ]
-    path = folder / "Ledger.jsonl"
-    path.write_text("\n".join(json.dumps(line) for line in lines))
-    done = run_parlor(home, "import", str(path))
-    assert done.returncode == 0, done.stderr
-    with sqlite3.connect(home / "parlor.db") as db:
-        row = db.execute("SELECT id FROM chats WHERE title = 'Ledger'").fetchone()
-    return int(row[0])
+    texts = [f"Line {i} about the harbour ledger. " * 40 for i in range(12)]
+    return import_ysolde_chat(home, folder, "Ledger", texts, {8: {"memory": SUMMARY}})[0]
 
 
 def pick_summary(page: Page, starts: str) -> None:
@@ -109,10 +109,7 @@ def pick_summary(page: Page, starts: str) -> None:
 def test_a_summary_is_edited_pinned_and_deleted_in_the_memory_panel(
     page: Page, live_server: str, live_home: Path, tmp_path: Path
 ) -> None:
-    chat_id = import_summarized_chat(live_home, tmp_path)
-    page.goto(f"{live_server}/?chat={chat_id}")
-    expect(page.locator("#parlor-header")).to_contain_text("Ysolde")
-    page.locator("#parlor-memory").get_by_text("Memory", exact=True).click()
+    open_memory_panel(page, live_server, import_summarized_chat(live_home, tmp_path))
     listing = page.locator("#parlor-memory-summaries")
     expect(listing).to_contain_text("counted the harbour ledger twice")
     status = page.locator("#parlor-status")
