@@ -245,7 +245,11 @@ class SentenceTransformerEmbedder(_MiniLM):
     more than twice as fast, and every vector within 0.9999 cosine of float32's.
     """
 
-    def __init__(self, model_dir: Path, device: str | None = None) -> None:
+    def __init__(
+        self, model_dir: Path, device: str | None = None, *, bfloat16: bool = True
+    ) -> None:
+        """Load the model from ``model_dir`` (``device``: None, a GPU when torch sees one;
+        ``bfloat16``: False keeps float32 on a CPU that has bfloat16 instructions)."""
         import torch
         from transformers.utils import logging as transformers_logging
 
@@ -265,7 +269,9 @@ class SentenceTransformerEmbedder(_MiniLM):
         self._encoder = mean_pooled_encoder(self._model)
         self.device = chosen
         #: Whether the CPU runs the model in bfloat16.
-        self.bfloat16 = chosen == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        self.bfloat16 = (
+            bfloat16 and chosen == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        )
         #: Whether the encoder's layers are prepacked (else autocast casts them).
         self.prepacked = False
         if self.bfloat16:

@@ -82,3 +82,7 @@ def test_vectors_are_those_of_the_float32_model(
     reference = plain.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     assert (embedder.embed(texts) * reference).sum(axis=1).min() > 0.9999
     assert embedder.prepacked == embedder.bfloat16
+    # and on a CPU without bfloat16 (most desktop CPUs): float32, packed the same way
+    float32 = SentenceTransformerEmbedder(minilm_dir, "cpu", bfloat16=False)
+    assert not float32.bfloat16 and not float32.prepacked
+    assert (float32.embed(texts) * reference).sum(axis=1).min() > 0.99999
