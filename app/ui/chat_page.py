@@ -25,7 +25,7 @@ from app.ui.chat_stream import ChatStreaming
 from app.ui.group_panel import GroupControls, GroupParts
 from app.ui.memory_panel import MemoryControls
 from app.ui.render import ChatHtml
-from app.ui.state import Selection, Thumbnails
+from app.ui.state import Selection, Thumbnails, page_queue
 from app.ui.uploads import UploadGuard
 
 Options = dict[str, Any]
@@ -219,25 +219,34 @@ class ChatPage:
     def _setup_memory(self) -> None:
         """The Memory panel: shown in full when it opens or another chat does (``sel``
         changes only then); its read-only parts refreshed when the status line changes (a
-        reply ended), keeping a summary being edited and settings not yet saved."""
+        reply ended), keeping a summary being edited and settings not yet saved.
+
+        Its events share one queue, so they land in the order sent: a refresh started
+        before a save can no longer overwrite the saved summary with what it read.
+        """
         panel, controls, guard = self.parts.memory, self.memory, self.boundary.guard
         sel, status = self.selection, self.parts.conversation.status
-        show: Options = {"outputs": panel.outputs(), "show_progress": "hidden"}
+        queue = page_queue("memory")
+        show: Options = {"outputs": panel.outputs(), "show_progress": "hidden", **queue}
         panel.accordion.expand(guard(controls.show), [sel], **show)
         sel.change(guard(controls.show), [sel], **show)
         status.change(
             guard(controls.refresh), [sel, panel.summaries.choice], panel.refresh_outputs(),
-            show_progress="hidden",
+            show_progress="hidden", **queue,
         )  # fmt: skip
-        outputs = [*panel.outputs(), status]
-        panel.save.click(guard(controls.save), [*panel.settings_inputs(), sel], outputs)
-        panel.rebuild.click(guard(controls.rebuild), [sel], outputs, show_progress="full")
+        act: Options = {"outputs": [*panel.outputs(), status], **queue}
+        panel.save.click(guard(controls.save), [*panel.settings_inputs(), sel], **act)
+        panel.rebuild.click(guard(controls.rebuild), [sel], **act, show_progress="full")
         editor = panel.summaries
-        editor.choice.input(guard(controls.pick), [editor.choice, sel], [editor.text, status])
-        editor.save.click(guard(controls.save_summary), [editor.choice, editor.text, sel], outputs)
-        editor.pin.click(guard(controls.toggle_pin), [editor.choice, sel], outputs)
-        editor.delete.click(guard(controls.delete_summary), [editor.choice, sel], outputs)
-        editor.add_fact.click(guard(controls.add_fact), [editor.new_fact, sel], outputs)
+        # on a pick only: the dropdown's input event also fires when it loses focus, and
+        # that second pick, landing after the user began typing, overwrote the text
+        editor.choice.select(
+            guard(controls.pick), [editor.choice, sel], [editor.text, status], **queue
+        )
+        editor.save.click(guard(controls.save_summary), [editor.choice, editor.text, sel], **act)
+        editor.pin.click(guard(controls.toggle_pin), [editor.choice, sel], **act)
+        editor.delete.click(guard(controls.delete_summary), [editor.choice, sel], **act)
+        editor.add_fact.click(guard(controls.add_fact), [editor.new_fact, sel], **act)
 
     def wire_load(self, blocks: gr.Blocks) -> None:
         """Paint the page when a browser opens it."""

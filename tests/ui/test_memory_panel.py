@@ -261,3 +261,22 @@ def test_saving_settings_leaves_the_pick_and_its_unsaved_text_as_the_browser_has
     pinned = guarded(page, page.memory.toggle_pin)(fact.id, sel)
     assert pinned[editor.choice]["value"] == fact.id
     assert pinned[editor.text] == "The lamp is green."
+
+
+def test_the_panels_events_land_in_the_order_sent(ui: UiBundle) -> None:
+    """One queue: a refresh started before a save could overwrite the saved summary in
+    the listing with what it had read (seen in a browser test on the busy CI machine)."""
+    controls = ui.pages.chat.memory
+    handlers = {
+        controls.show, controls.refresh, controls.save, controls.rebuild, controls.pick,
+        controls.save_summary, controls.toggle_pin, controls.delete_summary, controls.add_fact,
+    }  # fmt: skip
+    wired = [f for f in ui.blocks.fns.values() if getattr(f.fn, "__wrapped__", None) in handlers]
+    assert len(wired) == len(handlers) + 1  # shown on expanding and on another chat
+    assert {(f.concurrency_id, f.concurrency_limit) for f in wired} == {("memory", 1)}
+    # a pick on select only: the input event also fires when the dropdown loses focus,
+    # and that second pick overwrote the text the user had begun to type
+    picks = [f for f in wired if f.fn.__wrapped__ == controls.pick]
+    assert [f.targets for f in picks] == [
+        [(ui.pages.chat.parts.memory.summaries.choice._id, "select")]
+    ]
