@@ -19,15 +19,14 @@ import importlib
 import importlib.util
 import os
 import shutil
-import sys
 import tempfile
 import threading
-import types
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from app.engine.lean_import import run_lean
 from app.engine.packing import PackedRows, Pass, packed_passes
 from app.errors import ParlorError
 
@@ -51,15 +50,6 @@ BULK_TEXTS = 16
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 HEAP_BLOCK_BYTES = 32 << 20
-#: What importing sentence-transformers loads for functions embedding never calls:
-#: scikit-learn's metrics (its sparse Manhattan similarity; about 70 MB of RSS and most
-#: of a second) and SciPy's optimizers (transformers' object-detection losses; 26 MB).
-#: Stand-ins are imported instead; calling one imports the real module.
-DEFERRED_IMPORTS: Mapping[str, tuple[str, ...]] = {
-    "sklearn.metrics": ("pairwise_distances",),
-    "scipy.optimize": ("linear_sum_assignment",),
-}
-
 
 #: ``progress(done)``: how many of a call's texts are embedded so far.
 EmbedProgress = Callable[[int], None]
@@ -148,7 +138,8 @@ def release_freed_memory() -> None:
     """Give the C heap's freed pages back to the system (glibc's ``malloc_trim``).
 
     A bulk embedding leaves a few hundred MB of freed activations in the heap, which
-    glibc keeps; elsewhere this does nothing.
+    glibc keeps (:func:`keep_activations_in_heap`), and a turn's few texts about 20 MB:
+    given back after each call, in under a millisecond.  Elsewhere this does nothing.
     """
     process = ctypes.CDLL(None)  # the symbols already loaded: libc's among them
     if hasattr(process, "malloc_trim"):
@@ -171,45 +162,15 @@ def keep_activations_in_heap() -> None:
 
 
 def import_sentence_transformer() -> type[SentenceTransformer]:
-    """``sentence_transformers.SentenceTransformer``, imported without the modules of
-    :data:`DEFERRED_IMPORTS` (should a future version need more of them at import, it
-    is imported again the plain way)."""
-    try:
-        with _stand_ins(DEFERRED_IMPORTS):
-            from sentence_transformers import SentenceTransformer
-    except (ImportError, AttributeError):  # a failed import leaves no module behind
+    """``sentence_transformers.SentenceTransformer``, imported without the modules
+    embedding never runs (:mod:`app.engine.lean_import`)."""
+
+    def imported() -> type[SentenceTransformer]:
         from sentence_transformers import SentenceTransformer
-    return SentenceTransformer
 
+        return SentenceTransformer
 
-@contextlib.contextmanager
-def _stand_ins(deferred: Mapping[str, tuple[str, ...]]) -> Iterator[None]:
-    """While the block runs, each module of ``deferred`` not yet imported is a stand-in
-    whose named functions import the real module when called.  The stand-ins leave
-    ``sys.modules`` afterwards, so any later import gets the real module."""
-    placed: dict[str, types.ModuleType] = {}
-    for module, names in deferred.items():
-        if module in sys.modules:
-            continue
-        stand_in = types.ModuleType(module, "Imported on the first call of a function.")
-        for name in names:
-            setattr(stand_in, name, _forwarder(module, name))
-        placed[module] = stand_in
-    sys.modules.update(placed)
-    try:
-        yield
-    finally:
-        for module, stand_in in placed.items():
-            if sys.modules.get(module) is stand_in:
-                del sys.modules[module]
-
-
-def _forwarder(module: str, name: str) -> Callable[..., Any]:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
-
-    call.__name__ = call.__qualname__ = name
-    return call
+    return run_lean(imported)
 
 
 def mean_pooled_encoder(model: SentenceTransformer) -> Any:
@@ -221,6 +182,24 @@ def mean_pooled_encoder(model: SentenceTransformer) -> Any:
     if steps != ["Transformer", "Pooling", "Normalize"] or pooling != "mean":
         raise EmbedderUnavailable(f"the model is {steps} with {pooling} pooling, not mean")
     return model[0].auto_model
+
+
+def _loaded_model(model_dir: Path, device: str) -> SentenceTransformer:
+    """The model of ``model_dir`` on ``device``, as sentence-transformers loads it (run
+    by :func:`~app.engine.lean_import.run_lean`: transformers imports more as it loads)."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    # No "Loading weights" progress bar in the terminal or beside `parlor import`'s.
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    # Plain matrix products beat torch's fused attention kernel on these short
+    # sequences and 32-wide heads (3% of an import on 2 cores; same vectors).
+    return SentenceTransformer(
+        str(model_dir),
+        device=device,
+        local_files_only=True,
+        model_kwargs={"attn_implementation": "eager"},
+    )
 
 
 class _MiniLM:
@@ -251,20 +230,9 @@ class SentenceTransformerEmbedder(_MiniLM):
         """Load the model from ``model_dir`` (``device``: None, a GPU when torch sees one;
         ``bfloat16``: False keeps float32 on a CPU that has bfloat16 instructions)."""
         import torch
-        from transformers.utils import logging as transformers_logging
 
-        SentenceTransformer = import_sentence_transformer()
-        # No "Loading weights" progress bar in the terminal or beside `parlor import`'s.
-        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         chosen = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        # Plain matrix products beat torch's fused attention kernel on these short
-        # sequences and 32-wide heads (3% of an import on 2 cores; same vectors).
-        self._model = SentenceTransformer(
-            str(model_dir),
-            device=chosen,
-            local_files_only=True,
-            model_kwargs={"attn_implementation": "eager"},
-        )
+        self._model = run_lean(lambda: _loaded_model(model_dir, chosen))
         self._model.eval()
         self._encoder = mean_pooled_encoder(self._model)
         self.device = chosen
@@ -293,8 +261,7 @@ class SentenceTransformerEmbedder(_MiniLM):
             torch.set_num_threads(cpu_threads(bulk))
         with self.precision(), torch.inference_mode():
             vectors = self._encode_packed(list(texts), progress)
-        if bulk:
-            release_freed_memory()
+        release_freed_memory()
         return vectors
 
     def load(self) -> None:

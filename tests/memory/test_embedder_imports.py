@@ -1,6 +1,6 @@
 """The embedder loads without the modules sentence-transformers imports but never uses
-to embed (scikit-learn's metrics, SciPy's optimizers), and what they stood in for still
-works when called."""
+to embed (torch's compiler and distributed tensors, scikit-learn's metrics, SciPy), and
+what they stood in for still works when called."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.embedder import _stand_ins
+from app.engine.lean_import import StandIn, installed, run_lean
 from tests.paths import REPO_ROOT
 
 
@@ -29,12 +29,20 @@ def test_the_embedder_loads_without_scikit_learn_which_still_works_when_called(
         vectors = embedder.embed(["The lighthouse keeper rows out at dawn.", "Bread, salt."])
         print("shape:", vectors.shape, "norms:", np.round(np.linalg.norm(vectors, axis=1), 3))
         print("sklearn loaded:", "sklearn" in sys.modules, "scipy.optimize" in sys.modules)
+        print("compiler loaded:", "torch._dynamo" in sys.modules,
+              "distributed tensors:", "torch.distributed.tensor" in sys.modules,
+              "scipy:", "scipy" in sys.modules)
         from sentence_transformers.util import similarity
         distances = similarity.pairwise_distances(np.eye(2), np.eye(2), metric="manhattan")
         print("manhattan:", distances.tolist(), "sklearn loaded:", "sklearn" in sys.modules)
         from transformers.loss import loss_for_object_detection as detection
         rows, cols = detection.linear_sum_assignment(np.array([[4.0, 1.0], [2.0, 8.0]]))
         print("assignment:", cols.tolist(), "scipy.optimize:", "scipy.optimize" in sys.modules)
+        import torch
+        from sentence_transformers.util import to_scipy_coo
+        print("coo:", to_scipy_coo(torch.eye(2).to_sparse()).toarray().tolist())
+        import torch._dynamo
+        print("real compiler:", hasattr(torch._dynamo, "optimize"), hasattr(torch._dynamo, "reset"))
         """
     )
     result = subprocess.run(
@@ -44,15 +52,18 @@ def test_the_embedder_loads_without_scikit_learn_which_still_works_when_called(
     out = result.stdout
     assert "shape: (2, 384) norms: [1. 1.]" in out
     assert "sklearn loaded: False False" in out
+    assert "compiler loaded: False distributed tensors: False scipy: False" in out
     assert "manhattan: [[0.0, 2.0], [2.0, 0.0]] sklearn loaded: True" in out
     assert "assignment: [1, 0] scipy.optimize: True" in out
+    assert "coo: [[1.0, 0.0], [0.0, 1.0]]" in out
+    assert "real compiler: True True" in out
 
 
 def test_a_stand_in_forwards_its_functions_and_leaves_no_trace(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
-    with _stand_ins({"colorsys": ("rgb_to_hsv",)}):
+    with installed({"colorsys": StandIn(deferred=("rgb_to_hsv",))}):
         from colorsys import rgb_to_hsv  # the stand-in's forwarder
 
         assert "colorsys" in sys.modules and not hasattr(sys.modules["colorsys"], "hsv_to_rgb")
@@ -63,3 +74,38 @@ def test_a_stand_in_forwards_its_functions_and_leaves_no_trace(
     import colorsys
 
     assert colorsys.hsv_to_rgb(0.0, 1.0, 1.0) == (1.0, 0.0, 0.0)
+
+
+def test_markers_return_what_they_mark_and_absent_types_match_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "wave", raising=False)
+    monkeypatch.delitem(sys.modules, "sunau", raising=False)
+    offers = {
+        "wave": StandIn(markers=("disable",), absent_types=("Shard",)),
+        "sunau": StandIn(absent_types=("Shard",)),
+    }
+    with installed(offers):
+        from sunau import Shard as other_shard  # type: ignore[attr-defined]
+        from wave import Shard, disable  # type: ignore[attr-defined]
+
+    def step() -> int:
+        return 7
+
+    assert disable(step) is step and disable(recursive=False)(step) is step
+    assert Shard is other_shard and not isinstance(Shard(0, dim=1), int)
+    assert not isinstance(step, Shard) and "wave" not in sys.modules
+
+
+def test_a_load_the_stand_ins_fall_short_of_runs_again_the_plain_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    offers = {"colorsys": StandIn(deferred=("rgb_to_hsv",))}
+
+    def load() -> object:
+        from colorsys import hsv_to_rgb  # not stood in for: ImportError under the stand-in
+
+        return hsv_to_rgb(0.0, 1.0, 1.0)
+
+    assert run_lean(load, offers) == (1.0, 0.0, 0.0)
