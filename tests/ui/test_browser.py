@@ -283,8 +283,14 @@ def test_chat_on_a_remote_server_chosen_on_the_models_page(
     page.goto(live_server)
     open_tab(page, "Models")
     page.get_by_text("Remote server (OpenAI-compatible)").click()
-    page.locator("#parlor-remote-url textarea").fill(llama_server)
-    page.locator("#parlor-remote-key input").fill(LLAMA_SERVER_KEY)
+    # The accordion's fields mount as it opens: typing before the last of them is there
+    # could land in a field about to be drawn again (once, the URL arrived empty).
+    expect(page.locator("#parlor-remote-connect")).to_be_visible()
+    url, key = page.locator("#parlor-remote-url textarea"), page.locator("#parlor-remote-key input")
+    url.fill(llama_server)
+    key.fill(LLAMA_SERVER_KEY)
+    expect(url).to_have_value(llama_server)
+    expect(key).to_have_value(LLAMA_SERVER_KEY)
     page.locator("#parlor-remote-connect").click()
     expect(page.locator("#parlor-remote-status")).to_contain_text("Connected", timeout=60_000)
     expect(page.locator("#parlor-model")).to_contain_text("Remote:")
