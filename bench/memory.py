@@ -6,7 +6,9 @@ on the bundled SmolLM2 and the bundled all-MiniLM-L6-v2; memory off is measured 
 same run:
 
 * embedding: a 600-message chat embedded as ``parlor import`` does (messages/s, the
-  median and the best of five rebuilds);
+  median and the best of five rebuilds), and, after the RSS figures, the same chunks
+  through sentence-transformers' own ``encode`` (float32, batches of 32): this machine's
+  speed in the same run, for a ratio (its speed drifts by 20–40% over an hour);
 * recall query: one turn's search (the new message embedded, the two before it held
   already) over a 10,000-message chat's vectors (random unit vectors stored through the
   repository, so no hour of embedding);
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -38,8 +41,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.chat.memory.index import digest_of
+from app.chat.memory.index import chunks_of, digest_of
 from app.context import AppContext, build_context
+from app.engine.embedder import MODEL_NAME
 from app.engine.llamacpp import LoadOptions
 from app.engine.models import bundled_model_path
 from app.settings import Settings
@@ -131,8 +135,7 @@ def filled_chat(context: AppContext, n: int, rng: random.Random) -> int:
     return chat_id
 
 
-def bench_embedding(context: AppContext, rng: random.Random) -> dict[str, float]:
-    chat_id = filled_chat(context, 600, rng)
+def bench_embedding(context: AppContext, chat_id: int) -> dict[str, float]:
     memory = context.services.memory
     memory.index(chat_id)  # warm up: loads torch and the model, embeds all
     rebuilt = []
@@ -145,6 +148,27 @@ def bench_embedding(context: AppContext, rng: random.Random) -> dict[str, float]
         "messages_per_s": round(statistics.median(rebuilt), 1),
         "best_messages_per_s": round(max(rebuilt), 1),
     }
+
+
+def bench_plain_encode(context: AppContext, chat_id: int, model_dir: Path) -> dict[str, float]:
+    """The same chat's chunks embedded by sentence-transformers' own ``encode`` (float32,
+    its default batch of 32, a second copy of the model loaded for it, on every core as
+    an import's embedding runs): the machine's speed in the same run, for a ratio."""
+    import torch
+
+    from app.engine.embedder import import_sentence_transformer
+
+    path = context.stores.chats.active_path(chat_id)
+    texts = [chunk.text for m in path for chunk in chunks_of(m, digest_of(m))]
+    model = import_sentence_transformer()(str(model_dir), device="cpu", local_files_only=True)
+    torch.set_num_threads(os.cpu_count() or 2)
+    model.encode(texts[:64])  # warm up
+    rates = []
+    for _ in range(3):
+        started = time.perf_counter()
+        model.encode(texts, batch_size=32)
+        rates.append(len(path) / (time.perf_counter() - started))
+    return {"messages_per_s": round(statistics.median(rates), 1), "best": round(max(rates), 1)}
 
 
 def embed_queries_of_every_length(context: AppContext, rng: random.Random) -> None:
@@ -291,11 +315,16 @@ def main() -> int:
         results["rss_after_embedder_mib"] = round(rss_mib(), 1)
         parts = args.parts.split(",")
         if "embedding" in parts:
-            results["embedding"] = bench_embedding(context, random.Random(5))
+            chat_id = filled_chat(context, 600, random.Random(5))
+            results["embedding"] = bench_embedding(context, chat_id)
             results["rss_after_embedding_mib"] = round(rss_mib(), 1)
-            print(json.dumps(results["embedding"]), flush=True)
             embed_queries_of_every_length(context, random.Random(6))
             results["rss_after_queries_mib"] = round(rss_mib(), 1)
+            plain = bench_plain_encode(context, chat_id, folder / "embedders" / MODEL_NAME)
+            results["embedding"]["sentence_transformers_encode"] = plain
+            ratio = results["embedding"]["messages_per_s"] / plain["messages_per_s"]
+            results["embedding"]["ratio_to_encode"] = round(ratio, 2)
+            print(json.dumps(results["embedding"]), flush=True)
         if "replay" in parts:
             results["replay"] = bench_replay(context, args.turns)
             print(json.dumps({k: v for k, v in results["replay"].items() if k != "per_turn"}))
