@@ -109,3 +109,35 @@ def test_a_load_the_stand_ins_fall_short_of_runs_again_the_plain_way(
         return hsv_to_rgb(0.0, 1.0, 1.0)
 
     assert run_lean(load, offers) == (1.0, 0.0, 0.0)
+
+
+def test_the_embedder_loads_the_plain_way_where_a_stand_in_falls_short(
+    minilm_dir: Path,
+) -> None:
+    # As a newer transformers might: it calls torch._dynamo.disable, not stood in for here.
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        import app.engine.embedder as embedder
+        from app.engine import lean_import
+
+        short = dict(lean_import.STAND_INS)
+        short["torch._dynamo"] = lean_import.StandIn(markers=("allow_in_graph",))
+        embedder.run_lean = lambda load: lean_import.run_lean(load, short)
+        model = embedder.SentenceTransformerEmbedder(Path({str(minilm_dir)!r}), device="cpu")
+        texts = ["The lighthouse keeper rows out at dawn.", "Bread, salt."]
+        plain = embedder.import_sentence_transformer()(
+            {str(minilm_dir)!r}, device="cpu", local_files_only=True
+        )
+        cosines = (model.embed(texts) * plain.encode(texts)).sum(axis=1)
+        print("cosines above 0.9999:", bool((cosines > 0.9999).all()))
+        print("real compiler:", hasattr(sys.modules["torch._dynamo"], "optimize"))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cosines above 0.9999: True" in result.stdout
+    assert "real compiler: True" in result.stdout
