@@ -452,8 +452,7 @@ class ChatService:
                 yield progress
                 continue
             # A stopped reply keeps its partial text (marked stopped); an empty one is dropped.
-            written = progress.text.strip() or progress.thought.text
-            message = persist(progress) if written else None
+            message = persist(progress) if progress.written else None
             yield replace(progress, message=message)
 
     def _new_reply(

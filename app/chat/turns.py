@@ -125,6 +125,12 @@ class Progress:
     prompt_tokens: int = 0
     thought: Thought = field(default_factory=Thought)
 
+    @property
+    def written(self) -> bool:
+        """Whether the reply holds any text, of answer or reasoning (an empty one is not
+        stored)."""
+        return bool(self.text.strip() or self.thought.text)
+
 
 #: What a prompt built with the expected memory gets instead (recalled, or ahead).
 #: (memory, context, prompt, again) → the memory the prompt gets; ``again``: asked a

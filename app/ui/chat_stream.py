@@ -83,11 +83,15 @@ class Typed:
 def summary_line(progress: Progress) -> str:
     """How the reply went, for the status line."""
     info = progress.gen_info
-    written = progress.text.strip() or progress.thought.text
-    if progress.finish_reason == "aborted" and not written:
+    if progress.finish_reason == "aborted" and not progress.written:
         return "Stopped before any text was written."
     if info is None:
         return "Done."
+    if not progress.written:  # the service keeps no empty reply: say so, or the send seems lost
+        return (
+            f"The model's reply was empty ({info.completion_tokens or 0} tokens, seed "
+            f"{info.seed}): nothing was kept. Send an empty message for another reply."
+        )
     speed = info.timings.get("tokens_per_s", 0.0) if info.timings else 0.0
     state = "stopped" if info.stopped else "complete"
     return (

@@ -143,6 +143,13 @@ def test_a_reply_stopped_while_thinking_is_not_reported_as_empty() -> None:
     assert summary_line(Progress("", True, "aborted")).startswith("Stopped before any text")
 
 
+def test_an_empty_reply_is_reported_as_not_kept() -> None:
+    # SmolLM2 may end at once, or think in whitespace only: the service keeps no message
+    empty = Progress(" \n", True, "stop", GenInfo(completion_tokens=3, seed=7))
+    assert summary_line(empty).startswith("The model's reply was empty (3 tokens, seed 7)")
+    assert "complete" not in summary_line(empty)
+
+
 def test_an_imported_template_is_offered_for_the_chat_and_the_model(
     ui: UiBundle, context: AppContext, backend: SlowBackend, tmp_path: Path
 ) -> None:
