@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import importlib
 import importlib.util
 import os
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from numpy import float32
     from numpy.typing import NDArray
     from sentence_transformers import SentenceTransformer
+
+    from app.engine.bfloat16_encoder import BFloat16Bert
 
 #: The embedding model's name as recorded beside every stored vector.
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -219,9 +222,9 @@ class _MiniLM:
 class SentenceTransformerEmbedder(_MiniLM):
     """all-MiniLM-L6-v2 through sentence-transformers, on a GPU when torch sees one.
 
-    On a CPU with bfloat16 instructions (AVX512-BF16, AMX) the model runs in bfloat16
-    (its layers prepacked, :mod:`app.engine.bfloat16_encoder`, the rest under autocast):
-    more than twice as fast, and every vector within 0.9999 cosine of float32's.
+    On a CPU with bfloat16 instructions (AVX512-BF16, AMX) the model runs in bfloat16,
+    through the embedder's own encoder (:mod:`app.engine.bfloat16_encoder`): more than
+    twice as fast as float32, and every vector within 0.9999 cosine of float32's.
     """
 
     def __init__(
@@ -232,22 +235,30 @@ class SentenceTransformerEmbedder(_MiniLM):
         import torch
 
         chosen = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self._model = run_lean(lambda: _loaded_model(model_dir, chosen))
-        self._model.eval()
-        self._encoder = mean_pooled_encoder(self._model)
+        model = run_lean(lambda: _loaded_model(model_dir, chosen))
+        model.eval()
+        encoder = mean_pooled_encoder(model)
+        self._tokenizer = model.tokenizer
+        self._longest: int = model.max_seq_length or MODEL_MAX_TOKENS
         self.device = chosen
         #: Whether the CPU runs the model in bfloat16.
         self.bfloat16 = (
             bfloat16 and chosen == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         )
-        #: Whether the encoder's layers are prepacked (else autocast casts them).
-        self.prepacked = False
+        #: The embedder's own bfloat16 encoder, where it runs (else transformers' model
+        #: runs, under autocast where :attr:`bfloat16`).
+        self.bert: BFloat16Bert | None = None
         if self.bfloat16:
-            from app.engine.bfloat16_encoder import prepare_for_bfloat16
+            from app.engine.bfloat16_encoder import bfloat16_bert
 
-            self.prepacked = prepare_for_bfloat16(self._encoder)
+            self.bert = bfloat16_bert(encoder)
+        #: transformers' model where it runs (None once the own encoder replaces it,
+        #: so that its float32 weights leave memory).
+        self.transformer: Any = encoder if self.bert is None else None
         if chosen == "cpu":
             keep_activations_in_heap()
+        del model, encoder
+        gc.collect()  # transformers' model is held in reference cycles
         release_freed_memory()
 
     def embed(
@@ -268,10 +279,11 @@ class SentenceTransformerEmbedder(_MiniLM):
         """Nothing: the model is loaded."""
 
     def precision(self) -> contextlib.AbstractContextManager[object]:
-        """The precision the model runs in: bfloat16 autocast where the CPU has it."""
+        """The precision transformers' model runs in: bfloat16 autocast where the CPU has
+        it (the own encoder is bfloat16 throughout)."""
         import torch
 
-        if self.bfloat16:
+        if self.bfloat16 and self.bert is None:
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -284,13 +296,12 @@ class SentenceTransformerEmbedder(_MiniLM):
         """
         import numpy as np
 
-        longest = self._model.max_seq_length or MODEL_MAX_TOKENS
-        token_ids: list[list[int]] = self._model.tokenizer(
-            texts, truncation=True, max_length=longest
+        token_ids: list[list[int]] = self._tokenizer(
+            texts, truncation=True, max_length=self._longest
         )["input_ids"]
         vectors = np.empty((len(texts), MODEL_DIM), np.float32)
         done = 0
-        for one_pass in packed_passes([len(ids) for ids in token_ids], longest):
+        for one_pass in packed_passes([len(ids) for ids in token_ids], self._longest):
             order, pooled = self._run_pass(one_pass, token_ids)
             vectors[order] = pooled
             done += len(order)
@@ -307,21 +318,29 @@ class SentenceTransformerEmbedder(_MiniLM):
         import torch
 
         rows = PackedRows(one_pass, token_ids)
-        hidden = self._encoder(
+        tokens = self._token_states(rows).float()
+        owner = rows.owner.reshape(-1).to(self.device)
+        kept = owner >= 0
+        sums = torch.zeros(len(rows.order), tokens.shape[1], device=self.device)
+        sums.index_add_(0, owner[kept], tokens[kept])
+        counts = torch.tensor(rows.lengths, device=self.device)
+        means = sums / counts[:, None]
+        unit = torch.nn.functional.normalize(means, dim=1)
+        return rows.order, unit.cpu().numpy()
+
+    def _token_states(self, rows: PackedRows) -> Any:
+        """The encoder's output for every token of ``rows`` (tokens, width)."""
+        import torch
+
+        if self.bert is not None:
+            return self.bert(rows)
+        hidden = self.transformer(
             input_ids=rows.input_ids.to(self.device),
             attention_mask=rows.attention_mask().to(self.device),
             position_ids=rows.position_ids.to(self.device),
             token_type_ids=torch.zeros_like(rows.input_ids, device=self.device),
         ).last_hidden_state
-        tokens = hidden.reshape(-1, hidden.shape[-1]).float()
-        owner = rows.owner.reshape(-1).to(self.device)
-        kept = owner >= 0
-        sums = torch.zeros(len(rows.order), tokens.shape[1], device=self.device)
-        sums.index_add_(0, owner[kept], tokens[kept])
-        counts = torch.tensor([len(token_ids[i]) for i in rows.order], device=self.device)
-        means = sums / counts[:, None]
-        unit = torch.nn.functional.normalize(means, dim=1)
-        return rows.order, unit.cpu().numpy()
+        return hidden.reshape(-1, hidden.shape[-1])
 
 
 class LazyEmbedder(_MiniLM):

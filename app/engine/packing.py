@@ -108,6 +108,8 @@ class PackedRows:
         self.owner = torch.full(shape, -1, dtype=torch.long)
         #: The texts, as indices into ``token_ids``, in the order packed.
         self.order: list[int] = []
+        #: How many tokens each text of :attr:`order` has.
+        self.lengths: list[int] = []
         for row, texts in enumerate(one_pass.rows):
             at = 0
             for text in texts:
@@ -117,6 +119,7 @@ class PackedRows:
                 self.position_ids[row, span] = torch.arange(len(ids))
                 self.owner[row, span] = len(self.order)
                 self.order.append(text)
+                self.lengths.append(len(ids))
                 at += len(ids)
 
     def attention_mask(self) -> Any:

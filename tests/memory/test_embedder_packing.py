@@ -3,7 +3,6 @@ sentence-transformers' own ``encode``, in a few input shapes only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from app.engine.embedder import SentenceTransformerEmbedder, import_sentence_transformer
+from app.engine.packing import PackedRows
 
 WORDS = [
     "the",
@@ -32,16 +32,23 @@ def embedder(minilm_dir: Path) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(minilm_dir, "cpu")
 
 
+@pytest.fixture(scope="module")
+def plain(minilm_dir: Path) -> Any:
+    """sentence-transformers' own model, float32."""
+    return import_sentence_transformer()(str(minilm_dir), device="cpu", local_files_only=True)
+
+
 def words(count: int) -> str:
     return " ".join(WORDS[i % len(WORDS)] for i in range(count))
 
 
-def test_packed_vectors_are_the_models_own(embedder: SentenceTransformerEmbedder) -> None:
+def test_packed_vectors_are_the_models_own(
+    embedder: SentenceTransformerEmbedder, plain: Any
+) -> None:
     texts = [words(n) for n in (1, 3, 17, 40, 60, 90, 110, 150, 400)] + ["", "Hi!"] * 3
     texts += [f"Message {i}: {words(5 + i % 70)}" for i in range(60)]
     packed = embedder.embed(texts)
-    with embedder.precision():
-        own = embedder._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    own = plain.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     cosines = (packed * own).sum(axis=1)
     assert cosines.min() > 0.9999
     assert np.allclose(np.linalg.norm(packed, axis=1), 1.0, atol=1e-5)
@@ -51,15 +58,19 @@ def test_packed_vectors_are_the_models_own(embedder: SentenceTransformerEmbedder
 
 
 @pytest.fixture
-def shapes_seen(embedder: SentenceTransformerEmbedder) -> Iterator[set[tuple[int, ...]]]:
+def shapes_seen(
+    embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> set[tuple[int, ...]]:
+    """The input shapes the encoder's layers see."""
     seen: set[tuple[int, ...]] = set()
+    encode = embedder._token_states
 
-    def record(_module: Any, _args: Any, kwargs: dict[str, Any]) -> None:
-        seen.add(tuple(kwargs["input_ids"].shape))
+    def recorded(rows: PackedRows) -> Any:
+        seen.add(tuple(rows.input_ids.shape))
+        return encode(rows)
 
-    hook = embedder._encoder.register_forward_pre_hook(record, with_kwargs=True)
-    yield seen
-    hook.remove()
+    monkeypatch.setattr(embedder, "_token_states", recorded)
+    return seen
 
 
 def test_texts_of_every_length_make_few_input_shapes(
@@ -74,15 +85,48 @@ def test_texts_of_every_length_make_few_input_shapes(
 
 
 def test_vectors_are_those_of_the_float32_model(
-    embedder: SentenceTransformerEmbedder, minilm_dir: Path
+    embedder: SentenceTransformerEmbedder, minilm_dir: Path, plain: Any
 ) -> None:
-    """bfloat16 (prepacked layers where the CPU has it) stays within 0.9999 cosine."""
-    plain = import_sentence_transformer()(str(minilm_dir), device="cpu", local_files_only=True)
+    """bfloat16 (the own encoder where the CPU has it) stays within 0.9999 cosine."""
     texts = [words(n) for n in (1, 5, 30, 90, 200)] + [f"Line {i}: {words(i)}" for i in range(40)]
     reference = plain.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     assert (embedder.embed(texts) * reference).sum(axis=1).min() > 0.9999
-    assert embedder.prepacked == embedder.bfloat16
+    assert (embedder.bert is not None) == embedder.bfloat16
     # and on a CPU without bfloat16 (most desktop CPUs): float32, packed the same way
     float32 = SentenceTransformerEmbedder(minilm_dir, "cpu", bfloat16=False)
-    assert not float32.bfloat16 and not float32.prepacked
+    assert not float32.bfloat16 and float32.bert is None
     assert (float32.embed(texts) * reference).sum(axis=1).min() > 0.99999
+
+
+def test_a_model_the_own_encoder_does_not_take_runs_under_autocast(
+    minilm_dir: Path, plain: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the own encoder refuses the model (another architecture, or a transformers
+    whose layers it does not know), transformers' model runs, with the same vectors."""
+    from app.engine import bfloat16_encoder
+
+    monkeypatch.setattr(bfloat16_encoder, "bfloat16_bert", lambda model: None)
+    fallback = SentenceTransformerEmbedder(minilm_dir, "cpu")
+    assert fallback.bert is None and fallback.transformer is not None
+    texts = [words(n) for n in (1, 5, 30, 90, 200)] + [f"Line {i}: {words(i)}" for i in range(40)]
+    reference = plain.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert (fallback.embed(texts) * reference).sum(axis=1).min() > 0.9999
+
+
+def test_the_own_encoder_takes_plain_bert_only(embedder: SentenceTransformerEmbedder) -> None:
+    from transformers import BertConfig, BertModel
+
+    from app.engine.bfloat16_encoder import bfloat16_bert
+
+    def small_bert(activation: str) -> Any:
+        config = BertConfig(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            hidden_act=activation,
+        )
+        return BertModel(config)
+
+    assert bfloat16_bert(small_bert("relu")) is None
+    assert (bfloat16_bert(small_bert("gelu")) is not None) == embedder.bfloat16
