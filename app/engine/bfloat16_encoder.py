@@ -56,9 +56,13 @@ class EncoderLayer:
     def __init__(self, layer: Any, heads: int) -> None:
         attention = layer.attention.self
         self.heads = heads
+        # The scores' scaling by 1/√(head size) is done by the query's weights.
+        scale = (attention.query.out_features // heads) ** -0.5
         self.qkv = PrepackedLinear(
-            torch.cat([attention.query.weight, attention.key.weight, attention.value.weight]),
-            torch.cat([attention.query.bias, attention.key.bias, attention.value.bias]),
+            torch.cat(
+                [attention.query.weight * scale, attention.key.weight, attention.value.weight]
+            ),
+            torch.cat([attention.query.bias * scale, attention.key.bias, attention.value.bias]),
         )
         self.attention_out = _prepacked(layer.attention.output.dense)
         self.attention_norm: torch.nn.LayerNorm = layer.attention.output.LayerNorm
@@ -80,7 +84,7 @@ class EncoderLayer:
         rows, length, width = qkv.shape[0], qkv.shape[1], qkv.shape[2] // 3
         split = qkv.view(rows, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         query, key, value = split.unbind(0)
-        scores = torch.matmul(query, key.transpose(2, 3)) * query.shape[-1] ** -0.5 + mask
+        scores = torch.matmul(query, key.transpose(2, 3)) + mask
         out = torch.matmul(torch.softmax(scores, dim=-1), value)
         return out.transpose(1, 2).reshape(rows, length, width)
 
