@@ -208,6 +208,18 @@ def test_sillytavern_chat_import_and_export(_isolated_home: Path, tmp_path: Path
     assert failed.returncode == 1 and f"{bad}:2" in failed.stdout
 
 
+def test_an_empty_path_imports_nothing(_isolated_home: Path) -> None:
+    """An unset shell variable (``parlor import "$CHAT"``) once imported the current
+    folder, as ``Path("")`` is ``.``: here, the repository's cards and presets."""
+    done = run_parlor(_isolated_home, "import", "")
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "parlor: error: PATH: an empty path (a shell variable that was not set?)"
+    ]
+    listed = run_parlor(_isolated_home, "list", "characters").stdout.splitlines()
+    assert len(listed) == 3  # the starter cast only
+
+
 # -- parlor prompt --chat ----------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ DATA_SETTINGS = ("data_dir",)
 def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``import``, ``export`` and ``list``."""
     imp = commands.add_parser("import", help="Import cards, lorebooks, presets, templates, chats.")
-    imp.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="Files or folders.")
+    imp.add_argument("paths", nargs="+", metavar="PATH", help="Files or folders.")
     imp.add_argument("--character", help="Attach imported chats to this character.")
     imp.set_defaults(handler=run_import, needs_model=False, settings=DATA_SETTINGS)
 
@@ -58,7 +58,10 @@ def run_import(context: AppContext, args: argparse.Namespace) -> int:
     SQLite transaction (WAL), so the two never see half an item.
     """
     importer = context.services.importer
-    files = importer.files(list(args.paths))
+    if not all(text.strip() for text in args.paths):
+        # Path("") is the current folder: an unset shell variable imported all of it.
+        raise InputError("PATH", "an empty path (a shell variable that was not set?)")
+    files = importer.files([Path(text) for text in args.paths])
     if not files:
         raise InputError(" ".join(map(str, args.paths)), "nothing to import there")
     bar = ProgressBar(len(files), sys.stderr)
