@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from app.engine.embedder import SentenceTransformerEmbedder, import_sentence_transformer
 from app.engine.packing import PackedRows
@@ -113,7 +114,9 @@ def test_a_model_the_own_encoder_does_not_take_runs_under_autocast(
     assert (fallback.embed(texts) * reference).sum(axis=1).min() > 0.9999
 
 
-def test_the_own_encoder_takes_plain_bert_only(embedder: SentenceTransformerEmbedder) -> None:
+def test_the_own_encoder_takes_plain_bert_only(
+    embedder: SentenceTransformerEmbedder, minilm_dir: Path
+) -> None:
     from transformers import BertConfig, BertModel
 
     from app.engine.bfloat16_encoder import bfloat16_bert
@@ -126,7 +129,11 @@ def test_the_own_encoder_takes_plain_bert_only(embedder: SentenceTransformerEmbe
             intermediate_size=64,
             hidden_act=activation,
         )
-        return BertModel(config)
+        return BertModel(config).eval()
 
     assert bfloat16_bert(small_bert("relu")) is None
     assert (bfloat16_bert(small_bert("gelu")) is not None) == embedder.bfloat16
+    # a BERT that computes something the own encoder does not is caught by the probe
+    altered = import_sentence_transformer()(str(minilm_dir), device="cpu", local_files_only=True)
+    altered[0].auto_model.encoder.layer[0].intermediate.intermediate_act_fn = torch.nn.ReLU()
+    assert bfloat16_bert(altered[0].auto_model) is None
