@@ -25,12 +25,9 @@ from typing import Any
 
 import torch
 
-from app.engine.packing import PackedRows, Pass
+from app.engine.packing import PackedRows
 
 BFLOAT16 = torch.bfloat16
-#: The least cosine between the own encoder's and transformers' output for a token of
-#: the probe (:func:`agrees_with`).
-AGREEMENT = 0.999
 
 
 class PrepackedLinear:
@@ -121,9 +118,8 @@ def bfloat16_bert(model: Any) -> BFloat16Bert | None:
     word embeddings in bfloat16 and its other float32 parameters copied out of the model
     file's memory map (so that the file's pages leave once ``model`` is dropped).
 
-    None, with ``model`` unchanged, for another architecture, where oneDNN refuses a
-    layer, or where the two disagree on a probe (a transformers whose BERT computes
-    something else): transformers' model then runs under autocast.
+    None, with ``model`` unchanged, for another architecture or where oneDNN refuses a
+    layer: transformers' model then runs under autocast.
     """
     config = model.config
     plain_bert = (
@@ -135,10 +131,7 @@ def bfloat16_bert(model: Any) -> BFloat16Bert | None:
         return None
     try:
         bert = BFloat16Bert(model)
-        agrees = agrees_with(bert, model)
-    except (AttributeError, RuntimeError, TypeError):
-        return None
-    if not agrees:
+    except (AttributeError, RuntimeError):
         return None
     words = bert.embeddings.word_embeddings
     with torch.no_grad():
@@ -151,25 +144,6 @@ def bfloat16_bert(model: Any) -> BFloat16Bert | None:
             if param.dtype == torch.float32:
                 param.data = param.data.clone()
     return bert
-
-
-def agrees_with(bert: BFloat16Bert, model: Any) -> bool:
-    """Whether ``bert`` and transformers' ``model`` give every token of two probe texts
-    sharing a row the same output, within 0.999 cosine (bfloat16 gives 0.99995)."""
-    probe = [[101, *range(2000, 2040), 102], [101, 7592, 999, 102]]
-    rows = PackedRows(Pass(64, ((0, 1),)), probe)
-    with torch.inference_mode():
-        ours = bert(rows).float()
-        theirs = model(
-            input_ids=rows.input_ids,
-            attention_mask=rows.attention_mask(),
-            position_ids=rows.position_ids,
-            token_type_ids=torch.zeros_like(rows.input_ids),
-        ).last_hidden_state
-    texts = rows.owner.reshape(-1) >= 0
-    theirs = theirs.reshape(-1, theirs.shape[-1])[texts].float()
-    cosines = torch.nn.functional.cosine_similarity(ours[texts], theirs, dim=1)
-    return bool(cosines.min() > AGREEMENT)
 
 
 def attention_mask(rows: PackedRows) -> torch.Tensor:

@@ -248,15 +248,19 @@ class SentenceTransformerEmbedder(_MiniLM):
         #: The embedder's own bfloat16 encoder, where it runs (else transformers' model
         #: runs, under autocast where :attr:`bfloat16`).
         self.bert: BFloat16Bert | None = None
+        #: transformers' model where it runs (None once the own encoder replaces it,
+        #: so that its float32 weights leave memory).
+        self.transformer: Any = None
+        if chosen == "cpu":
+            keep_activations_in_heap()
         if self.bfloat16:
             from app.engine.bfloat16_encoder import bfloat16_bert
 
             self.bert = bfloat16_bert(encoder)
-        #: transformers' model where it runs (None once the own encoder replaces it,
-        #: so that its float32 weights leave memory).
-        self.transformer: Any = encoder if self.bert is None else None
-        if chosen == "cpu":
-            keep_activations_in_heap()
+        if self.bert is not None and not self._own_encoder_runs():
+            self.bert = None
+        if self.bert is None:
+            self.transformer = encoder
         del model, encoder
         gc.collect()  # transformers' model is held in reference cycles
         release_freed_memory()
@@ -277,6 +281,20 @@ class SentenceTransformerEmbedder(_MiniLM):
 
     def load(self) -> None:
         """Nothing: the model is loaded."""
+
+    def _own_encoder_runs(self) -> bool:
+        """Whether the own encoder embeds a short text, to a finite vector.
+
+        A transformers whose BERT modules take other arguments is caught here, once,
+        rather than at every embedding.  The probe is a turn's short query, so it
+        compiles nothing a query would not.
+        """
+        import numpy as np
+
+        try:
+            return bool(np.isfinite(self.embed(["Hello there."])).all())
+        except (AttributeError, RuntimeError, TypeError):
+            return False
 
     def precision(self) -> contextlib.AbstractContextManager[object]:
         """The precision transformers' model runs in: bfloat16 autocast where the CPU has
