@@ -72,7 +72,8 @@ class EncoderLayer:
 
     def __call__(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The layer's output for ``hidden`` (rows, length, width), float32, where
-        ``mask`` says which tokens each token attends to (:func:`attention_mask`)."""
+        ``mask`` says which tokens each token attends to
+        (:meth:`~app.engine.packing.PackedRows.attention_mask`)."""
         context = self.attention(self.qkv(hidden), mask)
         hidden = self.attention_norm(self.attention_out(context) + hidden)
         out: torch.Tensor = self.norm(self.down(self.up(hidden, gelu=True)) + hidden)
@@ -107,7 +108,7 @@ class BFloat16Bert:
             token_type_ids=torch.zeros_like(rows.input_ids),
             position_ids=rows.position_ids,
         )
-        mask = attention_mask(rows)
+        mask = rows.attention_mask(BFLOAT16)
         for layer in self.layers:
             hidden = layer(hidden, mask)
         return hidden.reshape(-1, hidden.shape[-1])
@@ -144,15 +145,6 @@ def bfloat16_bert(model: Any) -> BFloat16Bert | None:
             if param.dtype == torch.float32:
                 param.data = param.data.clone()
     return bert
-
-
-def attention_mask(rows: PackedRows) -> torch.Tensor:
-    """The additive mask (rows, 1, length, length) in bfloat16: 0 where a token may
-    attend another, a large negative elsewhere.  A token attends to its own text's
-    tokens, and the rows' padding to the padding (so that no row of scores is all
-    masked, which would make the softmax's sums 0 and its output NaN)."""
-    same = rows.owner[:, :, None] == rows.owner[:, None, :]
-    return torch.zeros(same.shape, dtype=BFLOAT16).masked_fill_(~same, -1e30)[:, None]
 
 
 def _prepacked(linear: torch.nn.Linear) -> PrepackedLinear:

@@ -122,14 +122,15 @@ class PackedRows:
                 self.lengths.append(len(ids))
                 at += len(ids)
 
-    def attention_mask(self) -> Any:
-        """The additive mask (rows, 1, length, length): 0 where a token may attend
-        another token of its own text, the float32 minimum elsewhere."""
+    def attention_mask(self, dtype: Any = None) -> Any:
+        """The additive mask (rows, 1, length, length) in ``dtype`` (float32 by default):
+        0 where a token may attend another, the dtype's minimum elsewhere.  A token
+        attends to its own text's tokens, and the rows' padding to the padding (so that
+        no row of scores is all masked: in bfloat16 the minimum plus a score can round
+        to -inf, and a row of -inf makes the softmax NaN)."""
         import torch
 
-        same_text = (self.owner[:, :, None] == self.owner[:, None, :]) & (
-            self.owner[:, None, :] >= 0
-        )
-        mask = torch.zeros(same_text.shape, dtype=torch.float32)
-        mask.masked_fill_(~same_text, torch.finfo(torch.float32).min)
-        return mask[:, None]
+        dtype = dtype or torch.float32
+        same = self.owner[:, :, None] == self.owner[:, None, :]
+        mask = torch.zeros(same.shape, dtype=dtype)
+        return mask.masked_fill_(~same, torch.finfo(dtype).min)[:, None]
